@@ -1,0 +1,101 @@
+"""The one JSON form of an `Event`, shared by the API, every sink, the jsonl file and the outbox.
+
+Keys, in this order: event_id, trace_id, host, instance, source, offset, timestamp (ISO 8601 in
+UTC with a `Z`, or null), severity (0-3), severity_name, code, error_type, category, pid, message,
+repeat, labels. `event_from_dict` reads it back (the outbox stores this form), so a round trip
+gives an equal event up to the timestamp's zone, which becomes UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+from irisd.core.model import EMPTY_LABELS, SEVERITY_NAMES, Event, Severity
+
+JsonObject = dict[str, object]
+
+
+def event_to_dict(event: Event) -> JsonObject:
+    return {
+        "event_id": event.event_id,
+        "trace_id": event.trace_id,
+        "host": event.host,
+        "instance": event.instance,
+        "source": event.source,
+        "offset": event.offset,
+        "timestamp": format_timestamp(event.timestamp),
+        "severity": int(event.severity),
+        "severity_name": SEVERITY_NAMES[event.severity],
+        "code": event.code,
+        "error_type": event.error_type,
+        "category": event.category,
+        "pid": event.pid,
+        "message": event.message,
+        "repeat": event.repeat,
+        "labels": dict(event.labels),
+    }
+
+
+def dumps_event(event: Event) -> str:
+    """Compact JSON, non-ASCII kept as UTF-8 (messages.log may hold any text)."""
+    return json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+
+
+def event_size(event: Event) -> int:
+    """Bytes of `dumps_event(event)` as UTF-8: what batching by bytes counts."""
+    return len(dumps_event(event).encode())
+
+
+def format_timestamp(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_from_dict(data: Mapping[str, object]) -> Event:
+    """The inverse of `event_to_dict`; raises KeyError, TypeError or ValueError if malformed."""
+    stamp = data["timestamp"]
+    labels = data.get("labels") or {}
+    if not isinstance(labels, Mapping):
+        raise TypeError("labels must be an object")
+    return Event(
+        event_id=_str(data, "event_id"),
+        trace_id=_str(data, "trace_id"),
+        host=_str(data, "host"),
+        instance=_str(data, "instance"),
+        source=_str(data, "source"),
+        offset=_int(data, "offset"),
+        timestamp=None if stamp is None else datetime.fromisoformat(str(stamp)),
+        severity=Severity(_int(data, "severity")),
+        code=_str(data, "code"),
+        error_type=_str(data, "error_type"),
+        category=None if data.get("category") is None else _str(data, "category"),
+        pid=None if data.get("pid") is None else _int(data, "pid"),
+        message=_str(data, "message"),
+        repeat=_int(data, "repeat"),
+        labels=MappingProxyType({str(k): str(v) for k, v in labels.items()}) or EMPTY_LABELS,
+    )
+
+
+def loads_event(text: str | bytes) -> Event:
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise TypeError("an event is a JSON object")
+    return event_from_dict(data)
+
+
+def _str(data: Mapping[str, object], key: str) -> str:
+    value = data[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} must be a string")
+    return value
+
+
+def _int(data: Mapping[str, object], key: str) -> int:
+    value = data[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{key} must be an integer")
+    return value

@@ -1,0 +1,1 @@
+"""Thin I/O modules, one per outside resource."""
