@@ -1,19 +1,19 @@
 """The one JSON form of an `Event`, shared by the API, every sink, the jsonl file and the outbox.
 
 Keys, in this order: event_id, trace_id, host, instance, source, offset, timestamp (ISO 8601 in
-UTC with a `Z`, or null), severity (0-3), severity_name, code, error_type, category, pid, message,
-repeat, labels. `event_from_dict` reads it back (the outbox stores this form), so a round trip
-gives an equal event up to the timestamp's zone, which becomes UTC.
+UTC with milliseconds and a `Z`, or null), severity (0-3), severity_name, code, error_type,
+category, pid, message, repeat, labels. `event_from_dict` reads it back (the outbox stores
+this form), so a round trip gives an equal event (timestamps to the millisecond, which is
+what messages.log records).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from types import MappingProxyType
+from datetime import datetime
 
-from irisd.core.model import EMPTY_LABELS, SEVERITY_NAMES, Event, Severity
+from irisd.core.model import SEVERITY_NAMES, Event, Severity, iso
 
 JsonObject = dict[str, object]
 
@@ -26,7 +26,7 @@ def event_to_dict(event: Event) -> JsonObject:
         "instance": event.instance,
         "source": event.source,
         "offset": event.offset,
-        "timestamp": format_timestamp(event.timestamp),
+        "timestamp": iso(event.timestamp),
         "severity": int(event.severity),
         "severity_name": SEVERITY_NAMES[event.severity],
         "code": event.code,
@@ -49,10 +49,12 @@ def event_size(event: Event) -> int:
     return len(dumps_event(event).encode())
 
 
-def format_timestamp(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def parse_timestamp(text: str) -> float:
+    """ISO 8601 with a zone → POSIX seconds; exact to the millisecond `iso` writes."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {text!r} has no zone")
+    return moment.timestamp()
 
 
 def event_from_dict(data: Mapping[str, object]) -> Event:
@@ -68,7 +70,7 @@ def event_from_dict(data: Mapping[str, object]) -> Event:
         instance=_str(data, "instance"),
         source=_str(data, "source"),
         offset=_int(data, "offset"),
-        timestamp=None if stamp is None else datetime.fromisoformat(str(stamp)),
+        timestamp=None if stamp is None else parse_timestamp(str(stamp)),
         severity=Severity(_int(data, "severity")),
         code=_str(data, "code"),
         error_type=_str(data, "error_type"),
@@ -76,7 +78,7 @@ def event_from_dict(data: Mapping[str, object]) -> Event:
         pid=None if data.get("pid") is None else _int(data, "pid"),
         message=_str(data, "message"),
         repeat=_int(data, "repeat"),
-        labels=MappingProxyType({str(k): str(v) for k, v in labels.items()}) or EMPTY_LABELS,
+        labels=tuple((str(k), str(v)) for k, v in labels.items()),
     )
 
 
