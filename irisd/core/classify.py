@@ -1,0 +1,242 @@
+"""Classify entries with an ordered rule table: first match wins, unknown messages are kept.
+
+Theory of operation
+-------------------
+A rule looks at an entry's *key*: its category and the first two lines of its message. Matching
+regexes against every entry is what costs (the real log has ~12k entries but only ~700 distinct
+message shapes), so results are cached twice:
+
+* by the exact key, for repeats of the same text (bounded; cleared when it grows past its cap);
+* by the key's *shape*, every digit replaced by "0" (length-preserving, so `\\d{3}` still sees three
+  digits). A shape result is only reused when no rule that could have matched first can tell digits
+  apart: rules whose regexes contain a literal digit (for example `Error 28`) are "digit-sensitive",
+  and a result is stored under the shape only if it came from a rule before the first sensitive one.
+  So the cache never changes an answer; it only avoids recomputing it.
+
+A rule may raise an entry's severity (`severity = 2`), never lower it. Anything no rule matches is
+`unknown.<severity name>` with the line's own severity.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from irisd.core.model import SEVERITY_NAMES, Classification, Severity
+
+SUBSYSTEMS: Final = frozenset(
+    "lifecycle memory lock license journal database wij writedaemon process config security "
+    "mirror ecp sharding backup monitor upgrade web app unknown".split()
+)
+ERROR_TYPES: Final = frozenset(
+    "none availability resource license config security integrity unknown unparsed".split()
+)
+_CODE: Final = re.compile(r"[a-z]+\.[a-z0-9_]+(?:\.[a-z0-9_]+)?")
+_DIGITS: Final = str.maketrans("0123456789", "0000000000")
+_KEY_LINE_MAX: Final = 300
+_CACHE_MAX: Final = 65536
+UNPARSED: Final = Classification("unknown.unparsed", "unparsed", Severity.WARNING, "unparsed")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    code: str
+    error_type: str
+    pattern: re.Pattern[str]
+    category: re.Pattern[str] | None = None
+    severity: Severity = Severity.INFO
+    digit_sensitive: bool = False
+
+    def matches(self, category: str, text: str) -> bool:
+        if self.category is not None and self.category.fullmatch(category) is None:
+            return False
+        return self.pattern.search(text) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleError:
+    """A rule that could not be loaded: where it is, which field, and why."""
+
+    source: str
+    index: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: rule {self.index}: {self.field}: {self.reason}"
+
+
+def key_of(category: str | None, message: str) -> str:
+    """The text a rule sees: the category, NUL, then the message's first two lines (capped)."""
+    first, _, rest = message.partition("\n")
+    second = rest.partition("\n")[0] if rest else ""
+    return f"{category or ''}\0{first[:_KEY_LINE_MAX]}\n{second[:_KEY_LINE_MAX]}"
+
+
+class Classifier:
+    """Classify (category, message, severity) triples with a compiled rule list."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        sensitive = [i for i, r in enumerate(self.rules) if r.digit_sensitive]
+        self._first_sensitive = sensitive[0] if sensitive else len(self.rules)
+        self._exact: dict[str, tuple[Classification, ...]] = {}
+        self._shape: dict[str, tuple[Classification, ...]] = {}
+        self._unknown = tuple(
+            Classification(f"unknown.{SEVERITY_NAMES[s]}", "none" if s == 0 else "unknown", s, "")
+            for s in Severity
+        )
+
+    def classify(self, category: str | None, message: str, severity: Severity) -> Classification:
+        return self.classify_key(key_of(category, message), severity)
+
+    def classify_key(self, key: str, severity: Severity) -> Classification:
+        by_severity = self._exact.get(key)
+        if by_severity is None:
+            by_severity = self._lookup(key)
+        return by_severity[severity]
+
+    def _lookup(self, key: str) -> tuple[Classification, ...]:
+        shape = key.translate(_DIGITS)
+        result = self._shape.get(shape)
+        if result is None:
+            index, result = self._evaluate(key)
+            if index < self._first_sensitive:
+                self._remember(self._shape, shape, result)
+        self._remember(self._exact, key, result)
+        return result
+
+    def _evaluate(self, key: str) -> tuple[int, tuple[Classification, ...]]:
+        category, _, text = key.partition("\0")
+        for index, rule in enumerate(self.rules):
+            if rule.matches(category, text):
+                return index, tuple(
+                    Classification(rule.code, rule.error_type, max(s, rule.severity), rule.id)
+                    for s in Severity
+                )
+        return len(self.rules), self._unknown
+
+    @staticmethod
+    def _remember(
+        cache: dict[str, tuple[Classification, ...]], key: str, value: tuple[Classification, ...]
+    ) -> None:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        cache[key] = value
+
+
+def load_rules(documents: Iterable[tuple[str, str]]) -> tuple[list[Rule], list[RuleError]]:
+    """Compile rule documents, given as (source name, TOML text), in priority order.
+
+    Every document may also hold `disable = ["rule id", ...]` to switch off rules from any document.
+    Returns the rules and every error found (a caller refuses to start when there are errors).
+    """
+    rules: list[Rule] = []
+    errors: list[RuleError] = []
+    disabled: set[str] = set()
+    for source, text in documents:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            errors.append(RuleError(source, 0, "toml", str(exc)))
+            continue
+        disabled.update(str(x) for x in doc.get("disable", []))
+        unknown_keys = set(doc) - {"rule", "disable"}
+        if unknown_keys:
+            errors.append(RuleError(source, 0, sorted(unknown_keys)[0], "unknown top-level key"))
+        for index, raw in enumerate(doc.get("rule", []), 1):
+            compiled = _compile(source, index, raw, len(rules))
+            if isinstance(compiled, RuleError):
+                errors.append(compiled)
+            else:
+                rules.append(compiled)
+    return [r for r in rules if r.id not in disabled], errors
+
+
+_RULE_KEYS: Final = frozenset({"id", "code", "error_type", "match", "category", "severity"})
+
+
+def _compile(source: str, index: int, raw: object, position: int) -> Rule | RuleError:
+    def fail(field: str, reason: str) -> RuleError:
+        return RuleError(source, index, field, reason)
+
+    if not isinstance(raw, dict):
+        return fail("rule", "must be a table")
+    extra = set(raw) - _RULE_KEYS
+    if extra:
+        return fail(sorted(extra)[0], "unknown key")
+    code, error_type, match = raw.get("code"), raw.get("error_type"), raw.get("match")
+    if not isinstance(code, str) or not _CODE.fullmatch(code):
+        return fail("code", "must look like 'subsystem.kind' in lower case")
+    if code.split(".")[0] not in SUBSYSTEMS:
+        return fail("code", f"subsystem must be one of {', '.join(sorted(SUBSYSTEMS))}")
+    if error_type not in ERROR_TYPES:
+        return fail("error_type", f"must be one of {', '.join(sorted(ERROR_TYPES))}")
+    severity = raw.get("severity", 0)
+    if not isinstance(severity, int) or isinstance(severity, bool) or not 0 <= severity <= 3:
+        return fail("severity", "must be an integer 0-3")
+    pattern = _regex(raw.get("match"), re.MULTILINE)
+    if isinstance(pattern, str) or match is None:
+        return fail("match", pattern if isinstance(pattern, str) else "is required")
+    category = _regex(raw.get("category"), 0) if "category" in raw else None
+    if isinstance(category, str):
+        return fail("category", category)
+    rule_id = raw.get("id", f"{code}#{position + 1}")
+    if not isinstance(rule_id, str) or not rule_id:
+        return fail("id", "must be a non-empty string")
+    return Rule(
+        id=rule_id,
+        code=code,
+        error_type=error_type,
+        pattern=pattern,
+        category=category,
+        severity=Severity(severity),
+        digit_sensitive=_digit_sensitive(pattern)
+        or (category is not None and _digit_sensitive(category)),
+    )
+
+
+def _regex(value: object, flags: int) -> re.Pattern[str] | str:
+    if not isinstance(value, str):
+        return "must be a string (a regular expression)"
+    try:
+        return re.compile(value, flags)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+
+
+def _digit_sensitive(pattern: re.Pattern[str]) -> bool:
+    """True if the regex could tell one digit from another (a literal digit, a digit range, a
+    back-reference). `\\d`, `\\w`, `.` and negated sets treat all digits alike."""
+    from re import _parser  # the stdlib's own regex parser: the only exact way to read a pattern
+
+    return _sensitive(_parser.parse(pattern.pattern, pattern.flags))
+
+
+def _sensitive(items: object) -> bool:
+    from re import _constants as c
+
+    for op, arg in items:  # type: ignore[attr-defined]
+        if op is c.LITERAL and 48 <= arg <= 57:
+            return True
+        if op is c.RANGE and arg[0] <= 57 and arg[1] >= 48:
+            return True
+        if op in (c.GROUPREF, c.GROUPREF_EXISTS):
+            return True
+        if op is c.IN and _sensitive(arg):
+            return True
+        if op is c.BRANCH and any(_sensitive(b) for b in arg[1]):
+            return True
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and _sensitive(arg[2]):
+            return True
+        if op is c.SUBPATTERN and _sensitive(arg[3]):
+            return True
+        if op in (c.ASSERT, c.ASSERT_NOT) and _sensitive(arg[1]):
+            return True
+        if op is c.ATOMIC_GROUP and _sensitive(arg):
+            return True
+    return False

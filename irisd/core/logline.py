@@ -1,0 +1,166 @@
+"""Parse one messages.log entry (a `RawEntry` from `core.lines`) into a `LogEntry`, or say why not.
+
+The grammar (FACTS.md §1.2): `MM/DD/YY-HH:MM:SS:mmm (pid) S [Category.Sub] text`, the category optional
+and possibly containing spaces (`[SYSTEM MONITOR]`). Timestamps are the host's local time without a
+zone; `LocalClock` applies a zone, including the hour that repeats when daylight saving time ends.
+IRIS folds repeats of a message into one entry ending `...(repeated N times)`; the suffix is removed
+and N becomes `repeat`. The WIJ recovery program's block (`*** Recovery started at Fri Nov 14 09:46:08
+2025`) has no header; it parses as an entry of its own with no pid.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+from typing import Final, NamedTuple
+
+from irisd.core.lines import RawEntry
+from irisd.core.model import LogEntry, Severity, Unparsed
+
+_HEADER: Final = re.compile(
+    r"(\d\d/\d\d/\d\d-\d\d:\d\d):(\d\d)[:.](\d\d\d) \((\d+)\) ([0-3])(?: |$)(?:\[([^\]\n]*)\] ?)?"
+)
+_REPEATED: Final = re.compile(r"\.\.\.\(repeated (\d+) times\)$")
+_RECOVERY: Final = re.compile(
+    r"\*\*\* Recovery started at \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4})"
+)
+_MONTHS: Final = {
+    m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)
+}
+_SEVERITY: Final = {str(int(s)): s for s in Severity}
+
+
+class Header(NamedTuple):
+    """A header line's fields, before the timestamp is given a zone (cheap; the summary uses it)."""
+
+    minute: str  # "MM/DD/YY-HH:MM", the key LocalClock caches on
+    second: str  # "SS"; digits, converted only by those who need them
+    millisecond: str  # "mmm"
+    pid: str
+    severity: Severity
+    category: str | None
+    message: str  # the text after the header, continuation lines included, repeat suffix removed
+    repeat: int
+
+
+def parse_header(text: str) -> Header | str:
+    """Split an entry's text into header fields; on failure return the reason as a string."""
+    m = _HEADER.match(text)
+    if m is None:
+        return _reason(text)
+    minute, second, ms, pid, sev, category = m.groups()
+    message = text[m.end() :]
+    if message[:1] == "\n":  # an empty header line: the message is the banner that follows
+        message = message[1:]
+    repeat = 1
+    if message.endswith(" times)"):
+        r = _REPEATED.search(message)
+        if r is not None:
+            repeat = int(r.group(1))
+            message = message[: r.start()]
+    return Header(minute, second, ms, pid, _SEVERITY[sev], category, message, repeat)
+
+
+def _reason(text: str) -> str:
+    if not text:
+        return "empty entry"
+    if not text[:1].isdigit():
+        return "continuation line without a preceding entry"
+    return "starts with a timestamp but the rest is not `(pid) severity [category] text`"
+
+
+class LocalClock:
+    """Turns IRIS's zone-less local timestamps into POSIX seconds, given the host's zone.
+
+    Stateful only to resolve the repeated hour at the end of daylight saving time: within it, a
+    timestamp that would go backwards against the previous entry is read as the second occurrence.
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self._minutes: dict[str, tuple[float, float] | None] = {}
+        self._last = float("-inf")
+
+    def to_epoch(self, minute: str, second: str, millisecond: str) -> float | None:
+        bases = self._minutes.get(minute, False)
+        if bases is False:
+            bases = self._minute_bases(minute)
+        if bases is None:
+            return None
+        offset = int(second) + int(millisecond) / 1000
+        epoch = bases[0] + offset
+        if bases[1] != bases[0] and epoch < self._last - 1:
+            epoch = bases[1] + offset
+        self._last = epoch
+        return epoch
+
+    def _minute_bases(self, minute: str) -> tuple[float, float] | None:
+        if len(self._minutes) > 4096:
+            self._minutes.clear()
+        try:
+            mo, d, y, h, mi = (int(minute[i : i + 2]) for i in (0, 3, 6, 9, 12))
+            first = datetime(2000 + y, mo, d, h, mi, tzinfo=self.tz)
+        except ValueError:  # 02/30/25 and the like
+            self._minutes[minute] = None
+            return None
+        bases = (first.timestamp(), first.replace(fold=1).timestamp())
+        self._minutes[minute] = bases
+        return bases
+
+
+def parse(raw: RawEntry, clock: LocalClock) -> LogEntry | Unparsed:
+    """Parse one entry. An entry that is not IRIS's format is an `Unparsed` value, never an error."""
+    header = parse_header(raw.text)
+    if isinstance(header, str):
+        if raw.text.startswith("*** Recovery started"):
+            return _recovery(raw, clock)
+        return _unparsed(raw, header)
+    when = clock.to_epoch(header.minute, header.second, header.millisecond)
+    if when is None:
+        return _unparsed(raw, "timestamp is not a valid date")
+    return LogEntry(
+        when,
+        int(header.pid),
+        header.severity,
+        header.category,
+        header.message,
+        raw.offset,
+        raw.end,
+        header.repeat,
+        raw.lines,
+        raw.cut_lines,
+        raw.truncated,
+        raw.decode_errors,
+    )
+
+
+def _recovery(raw: RawEntry, clock: LocalClock) -> LogEntry | Unparsed:
+    m = _RECOVERY.match(raw.text)
+    month = _MONTHS.get(m.group(1)) if m else None
+    if m is None or month is None:
+        return _unparsed(raw, "WIJ recovery banner without a readable date")
+    day, hour, minute, second, year = (int(m.group(i)) for i in range(2, 7))
+    key = f"{month:02d}/{day:02d}/{year % 100:02d}-{hour:02d}:{minute:02d}"
+    when = clock.to_epoch(key, f"{second:02d}", "000")
+    if when is None:
+        return _unparsed(raw, "WIJ recovery banner with an invalid date")
+    return LogEntry(
+        when,
+        None,
+        Severity.INFO,
+        None,
+        raw.text,
+        raw.offset,
+        raw.end,
+        1,
+        raw.lines,
+        raw.cut_lines,
+        raw.truncated,
+        raw.decode_errors,
+    )
+
+
+def _unparsed(raw: RawEntry, reason: str) -> Unparsed:
+    return Unparsed(
+        raw.text, reason, raw.offset, raw.end, raw.lines, raw.truncated, raw.decode_errors
+    )

@@ -1,0 +1,485 @@
+"""The daemon's one SQLite database: tail checkpoints, events, and the outbox over them.
+
+Theory of operation
+-------------------
+* One file in the state directory, WAL mode, `synchronous=FULL` so a committed batch survives a
+  power cut. The schema is versioned with `PRAGMA user_version`; `_MIGRATIONS[i]` takes version i to
+  i+1 and runs once, in a transaction.
+* `commit_batch` writes a tail batch — the events and the checkpoint that produced them — in one
+  transaction. A crash either keeps both or neither, so on restart the tailer neither skips nor
+  repeats an entry. `event_id` is unique: re-reading the same bytes (a lost checkpoint) inserts
+  nothing twice.
+* Every event row is the outbox for every sink registered when it was stored: `owed` is a bit mask
+  of the sinks that have not yet acknowledged it. "In flight" is memory only, so after a restart
+  every unacknowledged row is pending again (at-least-once, deduplicated by `event_id`). A sink's
+  dead letters clear its bit and are kept in `dead_letters` until retried.
+* Rows nobody owes stay as history for `/events` and are pruned beyond `retain_events`; rows still
+  owed or dead-lettered are never pruned.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Final
+
+from irisd.core.eventjson import dumps_event
+from irisd.core.model import Event, Severity
+from irisd.errors import StateError
+from irisd.shell.outbox import DeadLetter, Listener, OutboxItem, OutboxStats, SinkStats
+
+_MIGRATIONS: Final = (
+    """
+    CREATE TABLE checkpoints (
+        path TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        trace_id TEXT NOT NULL,
+        host TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        source TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        ts REAL,
+        severity INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        error_type TEXT NOT NULL,
+        category TEXT,
+        pid INTEGER,
+        message TEXT NOT NULL,
+        repeat INTEGER NOT NULL,
+        labels TEXT,
+        stored REAL NOT NULL,
+        owed INTEGER NOT NULL
+    );
+    CREATE INDEX events_owed ON events(seq) WHERE owed != 0;
+    CREATE TABLE sinks (name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        sink TEXT NOT NULL,
+        seq INTEGER NOT NULL REFERENCES events(seq),
+        status INTEGER,
+        body TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX dead_letters_seq ON dead_letters(seq);
+    """,
+)
+_COLUMNS: Final = (
+    "seq, event_id, trace_id, host, instance, source, offset, ts, severity, code, error_type, "
+    "category, pid, message, repeat, labels"
+)
+_INSERT: Final = (
+    "INSERT OR IGNORE INTO events (event_id, trace_id, host, instance, source, offset, ts, severity,"
+    " code, error_type, category, pid, message, repeat, labels, stored, owed)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_MAX_SINKS: Final = 62
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    path: str
+    source: str
+    dev: int
+    ino: int
+    fingerprint: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    codes: tuple[str, ...] = ()  # exact codes, or prefixes ending in ".*"
+    min_severity: int = 0
+    since: float | None = None
+    until: float | None = None
+    before_seq: int | None = None  # paging cursor: only rows older than this
+    limit: int = 100
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        _migrate(conn)
+    except sqlite3.Error as exc:
+        raise StateError(f"cannot use database {path}: {exc}") from exc
+    except OSError as exc:
+        raise StateError(f"cannot create state directory {path.parent}: {exc}") from exc
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(_MIGRATIONS):
+        raise StateError(
+            f"database schema {version} is newer than this irisd knows ({len(_MIGRATIONS)})"
+        )
+    for target in range(version, len(_MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _MIGRATIONS[target].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={target + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+class Store:
+    """Checkpoints, events and the outbox (`SqliteOutbox` protocol methods) over one connection."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        capacity: int = 1_000_000,
+        retain_events: int = 100_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.conn = open_database(path)
+        self.capacity = capacity
+        self.retain_events = retain_events
+        self._clock = clock
+        self._bits: dict[str, int] = dict(self.conn.execute("SELECT name, bit FROM sinks"))
+        self._in_flight: dict[str, set[int]] = {name: set() for name in self._bits}
+        self._listeners: list[Listener] = []
+        self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- the tail side -----------------------------------------------------------------------------
+
+    def checkpoint(self, path: str) -> Checkpoint | None:
+        row = self.conn.execute(
+            "SELECT path, source, dev, ino, fingerprint, offset FROM checkpoints WHERE path = ?",
+            (path,),
+        ).fetchone()
+        return Checkpoint(*row) if row else None
+
+    def commit_batch(self, events: Sequence[Event], checkpoint: Checkpoint) -> int:
+        """Store `events` and move the checkpoint, atomically. Returns how many rows were new."""
+        now = self._clock()
+        owed = self._all_bits()
+        rows = [_row(e, now, owed) for e in events]
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
+            conn.executemany(_INSERT, rows)
+            inserted = conn.total_changes - before
+            conn.execute(
+                "INSERT INTO checkpoints (path, source, dev, ino, fingerprint, offset, updated)"
+                " VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET source=excluded.source,"
+                " dev=excluded.dev, ino=excluded.ino, fingerprint=excluded.fingerprint,"
+                " offset=excluded.offset, updated=excluded.updated",
+                (
+                    checkpoint.path,
+                    checkpoint.source,
+                    checkpoint.dev,
+                    checkpoint.ino,
+                    checkpoint.fingerprint,
+                    checkpoint.offset,
+                    now,
+                ),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StateError(f"cannot store events in {self.path}: {exc}") from exc
+        if owed and inserted:
+            self._owed_rows += inserted
+            self._notify()
+        return inserted
+
+    def prune(self) -> int:
+        """Drop delivered history beyond `retain_events` rows; never a row still owed."""
+        cur = self.conn.execute(
+            "DELETE FROM events WHERE owed = 0 AND seq <= (SELECT max(seq) FROM events) - ?"
+            " AND seq NOT IN (SELECT seq FROM dead_letters)",
+            (self.retain_events,),
+        )
+        return cur.rowcount
+
+    def recent_events(self, query: EventQuery) -> list[tuple[int, Event]]:
+        where, args = ["severity >= ?"], [query.min_severity]
+        if query.codes:
+            parts = []
+            for code in query.codes:
+                if code.endswith(".*"):
+                    parts.append("code LIKE ? ESCAPE '\\'")
+                    args.append(code[:-1].replace("_", "\\_").replace("%", "\\%") + "%")
+                else:
+                    parts.append("code = ?")
+                    args.append(code)
+            where.append("(" + " OR ".join(parts) + ")")
+        for clause, value in (
+            ("ts >= ?", query.since),
+            ("ts < ?", query.until),
+            ("seq < ?", query.before_seq),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
+        return [(r[0], _event(r)) for r in self.conn.execute(sql, (*args, query.limit))]
+
+    def event_count(self) -> int:
+        return self._count("SELECT count(*) FROM events")
+
+    # -- the outbox (irisd.shell.outbox.Outbox) ----------------------------------------------------
+
+    def sinks(self) -> Sequence[str]:
+        return tuple(sorted(self._bits, key=self._bits.__getitem__))
+
+    def register_sinks(self, names: Sequence[str]) -> None:
+        wanted = list(dict.fromkeys(names))
+        if len(wanted) > _MAX_SINKS:
+            raise StateError(f"at most {_MAX_SINKS} sinks are supported, {len(wanted)} configured")
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for name in [n for n in self._bits if n not in wanted]:
+                bit = self._bits.pop(name)
+                conn.execute("UPDATE events SET owed = owed & ~? WHERE owed & ?", (bit, bit))
+                conn.execute("DELETE FROM dead_letters WHERE sink = ?", (name,))
+                conn.execute("DELETE FROM sinks WHERE name = ?", (name,))
+                self._in_flight.pop(name, None)
+            used = set(self._bits.values())
+            for name in [n for n in wanted if n not in self._bits]:
+                bit = next(1 << i for i in range(_MAX_SINKS) if (1 << i) not in used)
+                used.add(bit)
+                conn.execute("INSERT INTO sinks (name, bit) VALUES (?, ?)", (name, bit))
+                self._bits[name] = bit
+                self._in_flight[name] = set()
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+
+    def claim(self, sink: str, *, limit: int, max_bytes: int) -> list[OutboxItem]:
+        bit = self._bits[sink]
+        flight = self._in_flight[sink]
+        out: list[OutboxItem] = []
+        total = 0
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM events WHERE owed != 0 AND owed & ? ORDER BY seq LIMIT ?",
+            (bit, limit + len(flight)),
+        )
+        for row in rows:
+            if row[0] in flight:
+                continue
+            event = _event(row)
+            text = dumps_event(event)
+            size = len(text.encode())
+            if len(out) >= limit or (out and total + size > max_bytes):
+                break
+            out.append(OutboxItem(row[0], event, size, text))
+            total += size
+        flight.update(item.seq for item in out)
+        return out
+
+    def ack(self, sink: str, seqs: Sequence[int]) -> None:
+        self._clear(sink, seqs)
+
+    def release(self, sink: str, seqs: Sequence[int]) -> None:
+        flight = self._in_flight[sink]
+        released = [s for s in seqs if s in flight]
+        flight.difference_update(released)
+        if released:
+            self._notify()
+
+    def dead_letter(self, sink: str, seqs: Sequence[int], *, status: int | None, body: str) -> None:
+        now = self._clock()
+        self._clear(sink, seqs, dead=(status, body[:1024], now))
+
+    def dead_letters(self, sink: str | None = None) -> Sequence[DeadLetter]:
+        sql = (
+            f"SELECT d.id, d.sink, d.status, d.body, d.at, {', '.join('e.' + c.strip() for c in _COLUMNS.split(','))}"
+            " FROM dead_letters d JOIN events e ON e.seq = d.seq"
+        )
+        args: tuple[str, ...] = ()
+        if sink is not None:
+            sql += " WHERE d.sink = ?"
+            args = (sink,)
+        rows = self.conn.execute(sql + " ORDER BY d.id", args)
+        return [DeadLetter(r[0], r[1], r[5], _event(r[5:]), r[2], r[3], r[4]) for r in rows]
+
+    def retry_dead_letters(self, ids: Sequence[int] | None = None) -> int:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if ids is None:
+                chosen = conn.execute("SELECT id, sink, seq FROM dead_letters").fetchall()
+            else:
+                chosen = [
+                    r
+                    for i in ids
+                    for r in conn.execute(
+                        "SELECT id, sink, seq FROM dead_letters WHERE id = ?", (i,)
+                    )
+                ]
+            for dead_id, sink, seq in chosen:
+                conn.execute(
+                    "UPDATE events SET owed = owed | ? WHERE seq = ?", (self._bits[sink], seq)
+                )
+                conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_id,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if chosen:
+            self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+            self._notify()
+        return len(chosen)
+
+    def stats(self, *, now: float) -> OutboxStats:
+        per_sink = {name: self._sink_stats(name, bit, now) for name, bit in self._bits.items()}
+        ages = [s.oldest_age for s in per_sink.values() if s.oldest_age is not None]
+        return OutboxStats(
+            rows=self._owed_rows,
+            capacity=self.capacity,
+            sinks=MappingProxyType(per_sink),
+            oldest_age=max(ages, default=None),
+        )
+
+    @property
+    def full(self) -> bool:
+        return self._owed_rows >= self.capacity
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _sink_stats(self, name: str, bit: int, now: float) -> SinkStats:
+        owed, oldest = self.conn.execute(
+            "SELECT count(*), min(stored) FROM events WHERE owed != 0 AND owed & ?", (bit,)
+        ).fetchone()
+        dead = self._count("SELECT count(*) FROM dead_letters WHERE sink = ?", (name,))
+        flight = len(self._in_flight[name])
+        return SinkStats(
+            pending=owed - flight,
+            in_flight=flight,
+            dead=dead,
+            oldest_age=None if oldest is None else max(0.0, now - oldest),
+        )
+
+    def _clear(
+        self, sink: str, seqs: Sequence[int], dead: tuple[int | None, str, float] | None = None
+    ) -> None:
+        bit = self._bits.get(sink)
+        if bit is None or not seqs:
+            return
+        flight = self._in_flight[sink]
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for chunk in _chunks(seqs, 500):
+                marks = ",".join("?" * len(chunk))
+                owed_seqs = [
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT seq FROM events WHERE seq IN ({marks}) AND owed & ?", (*chunk, bit)
+                    )
+                ]
+                conn.execute(
+                    f"UPDATE events SET owed = owed & ~? WHERE seq IN ({marks})", (bit, *chunk)
+                )
+                if dead is not None:
+                    conn.executemany(
+                        "INSERT INTO dead_letters (sink, seq, status, body, at) VALUES (?,?,?,?,?)",
+                        [(sink, s, *dead) for s in owed_seqs],
+                    )
+                done = self._count(
+                    f"SELECT count(*) FROM events WHERE seq IN ({marks}) AND owed = 0", tuple(chunk)
+                )
+                self._owed_rows -= min(done, len(owed_seqs))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        flight.difference_update(seqs)
+
+    def _all_bits(self) -> int:
+        mask = 0
+        for bit in self._bits.values():
+            mask |= bit
+        return mask
+
+    def _count(self, sql: str, args: tuple[object, ...] = ()) -> int:
+        return int(self.conn.execute(sql, args).fetchone()[0])
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _row(e: Event, now: float, owed: int) -> tuple[object, ...]:
+    labels = json.dumps(dict(e.labels), separators=(",", ":")) if e.labels else None
+    return (
+        e.event_id,
+        e.trace_id,
+        e.host,
+        e.instance,
+        e.source,
+        e.offset,
+        e.timestamp,
+        int(e.severity),
+        e.code,
+        e.error_type,
+        e.category,
+        e.pid,
+        e.message,
+        e.repeat,
+        labels,
+        now,
+        owed,
+    )
+
+
+def _event(r: Sequence[object]) -> Event:
+    labels: Mapping[str, str] = json.loads(str(r[15])) if r[15] else {}
+    return Event(
+        str(r[1]),
+        str(r[2]),
+        str(r[3]),
+        str(r[4]),
+        str(r[5]),
+        int(r[6]),  # type: ignore[call-overload]
+        None if r[7] is None else float(r[7]),  # type: ignore[arg-type]
+        Severity(r[8]),
+        str(r[9]),
+        str(r[10]),
+        None if r[11] is None else str(r[11]),
+        None if r[12] is None else int(r[12]),  # type: ignore[call-overload]
+        str(r[13]),
+        int(r[14]),
+        tuple(labels.items()),  # type: ignore[call-overload]
+    )
