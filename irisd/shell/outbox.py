@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from irisd.core.eventjson import event_size
+from irisd.core.eventjson import dumps_event
 from irisd.core.model import Event
 
 Listener = Callable[[], None]
@@ -36,11 +36,14 @@ Listener = Callable[[], None]
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """One event claimed for one sink. `size` is its JSON size in bytes, for batching by bytes."""
+    """One event claimed for one sink, with its JSON form as stored (`dumps_event(event)`) so a
+    batch is joined, not re-serialised. `size` is that JSON's length in UTF-8 bytes, for
+    batching by bytes."""
 
     seq: int
     event: Event
     size: int
+    json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,7 @@ class Outbox(Protocol):
 @dataclass(slots=True)
 class _Row:
     event: Event
+    json: str
     size: int
     stored_at: float
     # sink name -> "pending" | "flight" | "dead"; a sink absent from the map is done.
@@ -156,7 +160,8 @@ class MemoryOutbox:
         for event in events:
             seq = next(self._seq)
             owed = dict.fromkeys(self._sinks, "pending")
-            self._rows[seq] = _Row(event, event_size(event), now, owed)
+            text = dumps_event(event)
+            self._rows[seq] = _Row(event, text, len(text.encode()), now, owed)
             seqs.append(seq)
         if seqs:
             self._notify()
@@ -183,7 +188,7 @@ class MemoryOutbox:
             if len(out) >= limit or (out and total + row.size > max_bytes):
                 break
             row.owed[sink] = "flight"
-            out.append(OutboxItem(seq, row.event, row.size))
+            out.append(OutboxItem(seq, row.event, row.size, row.json))
             total += row.size
         return out
 

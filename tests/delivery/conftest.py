@@ -1,0 +1,28 @@
+"""Fixtures of the delivery tests; the helpers themselves live in `delivery_kit`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from delivery_kit import FastClock, Receiver, serve
+
+from irisd.shell.outbox import MemoryOutbox
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    runner = await serve(rec)
+    yield rec
+    await runner.cleanup()
+
+
+@pytest.fixture
+def clock() -> FastClock:
+    return FastClock()
+
+
+@pytest.fixture
+def outbox(clock: FastClock) -> MemoryOutbox:
+    return MemoryOutbox(clock=clock.time)
