@@ -23,12 +23,11 @@ from irisd.config import load_settings, parse_listen
 from irisd.errors import ApiError, UsageError
 from irisd.shell.token import read_token
 
-SubParsers = argparse._SubParsersAction[argparse.ArgumentParser]
 T = TypeVar("T")
 EVENT_FLAGS = ("code", "min_severity", "severity", "since", "until", "limit", "after")
 
 
-def add_commands(sub: SubParsers) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser(
         "status",
         help="what the running daemon is doing",
@@ -156,10 +155,8 @@ def render_events(rows: Sequence[object], *, width: int | None) -> str:
         return "no events"
     code_w = min(32, max(4, *(len(str(e.get("code"))) for e in events)))
     out = [f"{'TIME':<19}  {'SEV':<7}  {'CODE':<{code_w}}  {'PID':>7}  MESSAGE"]
-    for event in events:
-        line = _event_line(event, code_w)
-        out.append(line[:width] if width else line)
-    return "\n".join(out)
+    out += [_event_line(event, code_w) for event in events]
+    return "\n".join(line[:width] for line in out) if width else "\n".join(out)
 
 
 def _event_line(event: Mapping[str, object], code_w: int) -> str:

@@ -108,6 +108,7 @@ def event_parameters() -> list[JsonDict]:
 
 def _parameter(name: str, schema: JsonDict) -> JsonDict:
     schema.pop("title", None)
+    schema = _without_null(schema)
     param: JsonDict = {
         "name": name,
         "in": "query",
@@ -118,6 +119,18 @@ def _parameter(name: str, schema: JsonDict) -> JsonDict:
     if name in LIST_FIELDS:
         param.update(style="form", explode=True)
     return param
+
+
+def _without_null(schema: JsonDict) -> JsonDict:
+    """A query parameter is absent, never null: `X | None` in the model is just `X` here."""
+    options = schema.get("anyOf")
+    if not isinstance(options, list):
+        return schema
+    rest = [o for o in options if o != {"type": "null"}]
+    if len(rest) != 1 or not isinstance(rest[0], dict):
+        return schema
+    out = {k: v for k, v in schema.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**rest[0], **out}
 
 
 def _guarded(op_id: str, summary: str, responses: JsonDict) -> JsonDict:

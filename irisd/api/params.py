@@ -91,20 +91,12 @@ def parse_time(value: object, info: ValidationInfo) -> datetime:
 TimeParam = Annotated[
     datetime,
     BeforeValidator(parse_time),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "description": "ISO 8601 with a zone, or relative to now: <n>s, m, h, d or w.",
-            "examples": ["2026-03-01T12:00:00Z", "15m", "2h", "1d"],
-        }
-    ),
+    WithJsonSchema({"type": "string", "examples": ["2026-03-01T12:00:00Z", "15m", "2h", "1d"]}),
 ]
 CursorParam = Annotated[
     int,
     BeforeValidator(decode_cursor),
-    WithJsonSchema(
-        {"type": "string", "description": "Opaque: the `next` of a previous page, unchanged."}
-    ),
+    WithJsonSchema({"type": "string"}),
 ]
 
 
@@ -125,10 +117,18 @@ class EventParams(BaseModel):
         default_factory=list,
         description="Events of exactly these severities. Repeat or separate by commas.",
     )
-    since: TimeParam | None = Field(None, description="Events at or after this time.")
-    until: TimeParam | None = Field(None, description="Events before this time.")
+    since: TimeParam | None = Field(
+        None,
+        description="Events at or after this time: ISO 8601 with a zone, or relative to now "
+        "(30s, 15m, 2h, 1d, 1w).",
+    )
+    until: TimeParam | None = Field(
+        None, description="Events before this time: ISO 8601 with a zone, or relative."
+    )
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Events per page.")
-    after: CursorParam | None = Field(None, description="Continue after a previous page.")
+    after: CursorParam | None = Field(
+        None, description="Continue after a previous page: its `next`, unchanged (opaque)."
+    )
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> EventParams:
