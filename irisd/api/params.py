@@ -62,10 +62,10 @@ def decode_cursor(value: object) -> int:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise ValueError("not a cursor given by this API") from None
-    seq = raw.removeprefix(_CURSOR_PREFIX)
-    if raw == seq or not seq.isdigit() or len(seq) > 18:
+    digits = raw.removeprefix(_CURSOR_PREFIX)
+    if raw == digits or not digits.isdigit() or len(digits) > 19 or int(digits) >= 2**63:
         raise ValueError("not a cursor given by this API")
-    return int(seq)
+    return int(digits)
 
 
 def parse_time(value: object, info: ValidationInfo) -> datetime:
