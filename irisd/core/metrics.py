@@ -74,22 +74,23 @@ class Child:
 class Family:
     """A named metric. Without labels it behaves as its one child (`inc`, `dec`, `set`)."""
 
-    __slots__ = ("_children", "_unlabelled", "help", "kind", "labelnames", "name")
+    __slots__ = ("_children", "_labelset", "_unlabelled", "help", "kind", "labelnames", "name")
 
     def __init__(self, name: str, help_text: str, kind: Kind, labelnames: tuple[str, ...]) -> None:
         self.name = name
         self.help = help_text
         self.kind = kind
         self.labelnames = labelnames
+        self._labelset = frozenset(labelnames)
         self._children: dict[tuple[str, ...], Child] = {}
         # An unlabelled family exposes 0 from the start, so a scrape shows it before any event.
         self._unlabelled = None if labelnames else self._child(())
 
     def labels(self, **values: str) -> Child:
         """The child for these label values (created at 0 on first use)."""
-        if values.keys() != set(self.labelnames):
+        if values.keys() != self._labelset:
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {tuple(values)}")
-        return self._child(tuple(str(values[n]) for n in self.labelnames))
+        return self._child(tuple([values[n] for n in self.labelnames]))
 
     def inc(self, amount: float = 1.0) -> None:
         self._only_child().inc(amount)
