@@ -72,9 +72,17 @@ class RuleError:
 
 def key_of(category: str | None, message: str) -> str:
     """The text a rule sees: the category, NUL, then the message's first two lines (capped)."""
-    first, _, rest = message.partition("\n")
-    second = rest.partition("\n")[0] if rest else ""
-    return f"{category or ''}\0{first[:_KEY_LINE_MAX]}\n{second[:_KEY_LINE_MAX]}"
+    cap = _KEY_LINE_MAX
+    nl = message.find("\n", 0, cap + 1)
+    if nl < 0:
+        first, second = message[:cap], ""
+        if len(message) > cap:  # a long first line: the second starts after its end
+            end = message.find("\n", cap)
+            second = "" if end < 0 else message[end + 1 : end + 1 + cap].partition("\n")[0]
+    else:
+        first = message[:nl]
+        second = message[nl + 1 : nl + 1 + cap].partition("\n")[0]
+    return f"{category or ''}\0{first}\n{second}"
 
 
 class Classifier:

@@ -99,16 +99,6 @@ class Checkpoint:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class EventQuery:
-    codes: tuple[str, ...] = ()  # exact codes, or prefixes ending in ".*"
-    min_severity: int = 0
-    since: float | None = None
-    until: float | None = None
-    before_seq: int | None = None  # paging cursor: only rows older than this
-    limit: int = 100
-
-
 def open_database(path: Path) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -221,28 +211,47 @@ class Store:
         )
         return cur.rowcount
 
-    def recent_events(self, query: EventQuery) -> list[tuple[int, Event]]:
-        where, args = ["severity >= ?"], [query.min_severity]
-        if query.codes:
+    def recent_events(
+        self,
+        *,
+        codes: Sequence[tuple[str, bool]] = (),
+        min_severity: int | None = None,
+        severities: Sequence[int] = (),
+        since: float | None = None,
+        until: float | None = None,
+        after: int | None = None,
+        limit: int = 100,
+    ) -> list[tuple[int, Event]]:
+        """Newest first. `codes` are (text, is_prefix) pairs; `after` is a seq to page below."""
+        where: list[str] = []
+        args: list[object] = []
+        if codes:
             parts = []
-            for code in query.codes:
-                if code.endswith(".*"):
-                    parts.append("code LIKE ? ESCAPE '\\'")
-                    args.append(code[:-1].replace("_", "\\_").replace("%", "\\%") + "%")
+            for text, prefix in codes:
+                if prefix:
+                    parts.append("substr(code, 1, ?) = ?")
+                    args += [len(text), text]
                 else:
                     parts.append("code = ?")
-                    args.append(code)
+                    args.append(text)
             where.append("(" + " OR ".join(parts) + ")")
-        for clause, value in (
-            ("ts >= ?", query.since),
-            ("ts < ?", query.until),
-            ("seq < ?", query.before_seq),
-        ):
+        if min_severity is not None:
+            where.append("severity >= ?")
+            args.append(min_severity)
+        if severities:
+            where.append(f"severity IN ({','.join('?' * len(severities))})")
+            args += list(severities)
+        if since is not None or until is not None:
+            where.append("ts IS NOT NULL")
+        for clause, value in (("ts >= ?", since), ("ts < ?", until), ("seq < ?", after)):
             if value is not None:
                 where.append(clause)
                 args.append(value)
-        sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?"
-        return [(r[0], _event(r)) for r in self.conn.execute(sql, (*args, query.limit))]
+        sql = f"SELECT {_COLUMNS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        return [(r[0], _event(r)) for r in self.conn.execute(sql, (*args, limit))]
 
     def event_count(self) -> int:
         return self._count("SELECT count(*) FROM events")

@@ -1,0 +1,388 @@
+"""Follow messages.log through writes, rotations, truncations and deletions; commit what it reads.
+
+Theory of operation
+-------------------
+* The truth is `os.stat`/`os.fstat`; inotify (through watchdog) only wakes the loop early. Without a
+  wake-up the loop still checks every `poll_interval`.
+* A file is identified by device + inode + a fingerprint of its first line, so an inode reused by a
+  new file, or a file truncated and rewritten in place, is a new source. `source` (used in event ids)
+  is built from the three and from a truncation count, and is kept in the checkpoint.
+* Reading is by byte offset, in chunks; `LineAssembler` holds partial lines and the open entry. After
+  each chunk the entries it completed and the checkpoint (`assembler.pending_offset`: the first byte
+  not yet in an entry) are committed in one transaction, so a crash neither skips nor repeats.
+* Rotation by rename: the path now names another file. The old descriptor is read to its end, its
+  last entry and partial line are flushed (`final=True`), then the new file is read from 0. A crash
+  during that drain is resumed by looking for the checkpoint's inode among the log's siblings.
+* Copytruncate: the file's size drops below our offset (or its first line changed): restart at 0
+  as a new source.
+* Deleted while open (no link left, path gone): read to the end, flush, close, wait for the path.
+* Missing or unreadable log: reported once (and again when it changes), retried every
+  `retry_interval`, never fatal.
+* Backpressure: while the outbox is full nothing is read; the log file is the buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from irisd.core.classify import Classifier
+from irisd.core.events import EventBuilder
+from irisd.core.lines import LineAssembler, Limits, RawEntry
+from irisd.core.model import Event
+from irisd.shell.store import Checkpoint, Store
+
+log = logging.getLogger("irisd.tailer")
+
+_FP_MAX = 256
+
+
+@dataclass(frozen=True, slots=True)
+class TailPolicy:
+    poll_interval: float = 1.0
+    entry_linger: float = 0.5
+    read_chunk_bytes: int = 1 << 20
+    retry_interval: float = 5.0
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(slots=True)
+class TailStats:
+    lines: int = 0
+    bytes: int = 0
+    entries: int = 0
+    unparsed: int = 0
+    decode_errors: int = 0
+    truncated_lines: int = 0
+    cut_lines: int = 0
+    rotations: int = 0
+    truncations: int = 0
+    lag_bytes: int = 0
+    state: str = "starting"
+    heartbeat: float = 0.0
+    by_code: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Open:
+    fd: int
+    dev: int
+    ino: int
+    fingerprint: str
+    source: str
+    assembler: LineAssembler
+    builder: EventBuilder
+    last_data: float = 0.0
+
+
+BuilderFactory = Callable[[str], EventBuilder]
+
+
+def _generation(source: str) -> int:
+    tail = source.rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def fingerprint(first_line: bytes) -> str:
+    return hashlib.blake2b(first_line, digest_size=8).hexdigest()
+
+
+def _first_line(fd: int) -> bytes | None:
+    head = os.pread(fd, _FP_MAX, 0)
+    nl = head.find(b"\n")
+    if nl >= 0:
+        return head[: nl + 1]
+    return head if len(head) >= _FP_MAX else None
+
+
+class Tailer:
+    def __init__(
+        self,
+        path: Path,
+        store: Store,
+        builders: BuilderFactory,
+        policy: TailPolicy,
+        *,
+        on_events: Callable[[list[Event]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.store = store
+        self.builders = builders
+        self.policy = policy
+        self.stats = TailStats()
+        self._on_events = on_events
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._file: _Open | None = None
+        self._problem: str | None = None
+        self._file_rotated = False
+
+    def set_classifier(self, classifier: Classifier) -> None:
+        """New rules (a reload) apply from the next entry on."""
+        if self._file is not None:
+            self._file.builder.classifier = classifier
+
+    def wake(self) -> None:
+        """Called (from the loop thread) when the file system says something changed."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self.stats.heartbeat = self._clock()
+                progressed = self.step()
+                if not progressed:
+                    await self._sleep(self._idle_timeout())
+        finally:
+            self._close()
+
+    def step(self) -> bool:
+        """One round: open if needed, read what is there, handle rotation. True if it did work."""
+        if self.store.full:
+            self.stats.state = "backpressure: outbox full"
+            return False
+        if self._file is None and not self._open():
+            return False
+        assert self._file is not None
+        if self._read_chunk(self._file):
+            return True
+        return self._at_end(self._file)
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    def _open(self) -> bool:
+        checkpoint = self.store.checkpoint(str(self.path))
+        if checkpoint is not None and self._resume_rotated(checkpoint):
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            self._report(f"cannot open {self.path}: {exc.strerror}", "tail.missing")
+            return False
+        st = os.fstat(fd)
+        first = _first_line(fd)
+        if first is None:  # empty, or no complete first line yet: nothing to identify it by
+            os.close(fd)
+            self._report(f"{self.path} has no complete first line yet", "tail.waiting")
+            return False
+        fp = fingerprint(first)
+        same = checkpoint is not None and (checkpoint.dev, checkpoint.ino) == (st.st_dev, st.st_ino)
+        if same and checkpoint and checkpoint.fingerprint == fp and checkpoint.offset <= st.st_size:
+            self._attach(fd, st.st_dev, st.st_ino, fp, checkpoint.source, checkpoint.offset)
+            return True
+        # A new file, or the same inode with other content (truncated, or reused): a new source.
+        # Its generation grows on the same inode so that event ids never repeat an old source's.
+        generation = _generation(checkpoint.source) + 1 if same and checkpoint else 0
+        source = f"{st.st_dev:x}:{st.st_ino:x}:{fp}:{generation}"
+        self._attach(fd, st.st_dev, st.st_ino, fp, source, 0)
+        return True
+
+    def _resume_rotated(self, checkpoint: Checkpoint) -> bool:
+        """After a crash mid-rotation the checkpoint names a file now renamed beside the log."""
+        try:
+            current = os.stat(self.path)
+            if (current.st_dev, current.st_ino) == (checkpoint.dev, checkpoint.ino):
+                return False
+        except OSError:
+            pass
+        for sibling in sorted(self.path.parent.glob(self.path.stem + ".*")):
+            try:
+                st = sibling.stat()
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) != (checkpoint.dev, checkpoint.ino) or sibling == self.path:
+                continue
+            if st.st_size <= checkpoint.offset:  # already read to its end
+                return False
+            fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
+            first = _first_line(fd)
+            if first is None or fingerprint(first) != checkpoint.fingerprint:
+                os.close(fd)
+                continue
+            log.info(
+                "resuming rotated file %s at %d",
+                sibling,
+                checkpoint.offset,
+                extra={"irisd_code": "tail.resume_rotated"},
+            )
+            self._attach(
+                fd,
+                st.st_dev,
+                st.st_ino,
+                checkpoint.fingerprint,
+                checkpoint.source,
+                checkpoint.offset,
+            )
+            self._file_rotated = True
+            return True
+        return False
+
+    def _attach(self, fd: int, dev: int, ino: int, fp: str, source: str, offset: int) -> None:
+        self._file_rotated = False
+        assembler = LineAssembler(offset=offset, limits=self.policy.limits)
+        self._file = _Open(
+            fd, dev, ino, fp, source, assembler, self.builders(source), self._clock()
+        )
+        if self._problem is not None:
+            log.info("reading %s again", self.path, extra={"irisd_code": "tail.recovered"})
+        self._problem = None
+        self.stats.state = "following"
+        log.info(
+            "following %s from offset %d", self.path, offset, extra={"irisd_code": "tail.open"}
+        )
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def _read_chunk(self, f: _Open) -> bool:
+        offset = f.assembler.position
+        data = os.pread(f.fd, self.policy.read_chunk_bytes, offset)
+        if not data:
+            return False
+        f.last_data = self._clock()
+        self._commit(f, f.assembler.feed(data), len(data))
+        self.stats.lag_bytes = max(0, os.fstat(f.fd).st_size - f.assembler.position)
+        return True
+
+    def _commit(self, f: _Open, raws: list[RawEntry], nbytes: int, *, final: bool = False) -> None:
+        events = [f.builder.build(raw) for raw in raws]
+        offset = f.assembler.position if final else f.assembler.pending_offset
+        self.store.commit_batch(
+            events, Checkpoint(str(self.path), f.source, f.dev, f.ino, f.fingerprint, offset)
+        )
+        self._count(raws, events, nbytes)
+        if self._on_events is not None and events:
+            self._on_events(events)
+
+    def _count(self, raws: list[RawEntry], events: list[Event], nbytes: int) -> None:
+        s = self.stats
+        s.bytes += nbytes
+        s.entries += len(raws)
+        for raw in raws:
+            s.lines += raw.lines
+            s.decode_errors += raw.decode_errors
+            s.cut_lines += raw.cut_lines
+        for e in events:
+            key = (e.code, int(e.severity))
+            s.by_code[key] = s.by_code.get(key, 0) + e.repeat
+            if e.code == "unknown.unparsed":
+                s.unparsed += 1
+        if self._file is not None:
+            s.truncated_lines = self._file.assembler.truncated_lines
+
+    def _at_end(self, f: _Open) -> bool:
+        """At end of file: decide between waiting, flushing, rotating and restarting."""
+        st = os.fstat(f.fd)
+        if st.st_size < f.assembler.position:
+            self._truncated(f, "size fell below the read offset")
+            return True
+        try:
+            now = os.stat(self.path)
+            moved = (now.st_dev, now.st_ino) != (f.dev, f.ino)
+        except FileNotFoundError:
+            moved = True
+        if moved or self._file_rotated:
+            self._finish(f, "rotated" if st.st_nlink else "deleted")
+            return True
+        first = _first_line(f.fd)
+        if first is not None and fingerprint(first) != f.fingerprint:
+            self._truncated(f, "first line changed")
+            return True
+        if f.assembler.has_open_entry and self._clock() - f.last_data >= self.policy.entry_linger:
+            self._commit(f, f.assembler.flush(), 0)
+            return True
+        return False
+
+    def _finish(self, f: _Open, why: str) -> None:
+        while self._read_chunk(f):
+            pass
+        self._commit(f, f.assembler.flush(final=True), 0, final=True)
+        self.stats.rotations += 1
+        log.info("%s was %s; read to its end", self.path, why, extra={"irisd_code": f"tail.{why}"})
+        self._close()
+
+    def _truncated(self, f: _Open, why: str) -> None:
+        self.stats.truncations += 1
+        # Forget the old offset durably, so a restart cannot resume the new content there.
+        self.store.commit_batch([], Checkpoint(str(self.path), f.source, f.dev, f.ino, "", 0))
+        log.warning(
+            "%s was truncated (%s); reading it again from the start",
+            self.path,
+            why,
+            extra={"irisd_code": "tail.truncated"},
+        )
+        self._close()
+
+    def _close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._file.fd)
+            self._file = None
+
+    # -- waiting ----------------------------------------------------------------------------------
+
+    def _idle_timeout(self) -> float:
+        f = self._file
+        if f is None:
+            return self.policy.retry_interval if self._problem else self.policy.poll_interval
+        if f.assembler.has_open_entry:
+            remaining = self.policy.entry_linger - (self._clock() - f.last_data)
+            return max(0.0, min(self.policy.poll_interval, remaining))
+        return self.policy.poll_interval
+
+    async def _sleep(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        self._wake.clear()
+
+    def _report(self, problem: str, code: str) -> None:
+        self.stats.state = problem
+        if problem != self._problem:
+            log.warning(
+                "%s; retrying every %.0fs",
+                problem,
+                self.policy.retry_interval,
+                extra={"irisd_code": code},
+            )
+        self._problem = problem
+
+
+def watch(
+    path: Path, wake: Callable[[], None], loop: asyncio.AbstractEventLoop
+) -> Callable[[], None]:
+    """Wake the tailer on any inotify event in the log's directory. Returns a function to stop.
+
+    Only a hint: if the directory is missing or inotify fails, the poll interval still applies.
+    """
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    class _Handler(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            loop.call_soon_threadsafe(wake)
+
+    observer = Observer()
+    try:
+        observer.schedule(_Handler(), str(path.parent), recursive=False)
+        observer.start()
+    except OSError as exc:
+        log.warning(
+            "no inotify wake-ups for %s (%s); polling only",
+            path.parent,
+            exc,
+            extra={"irisd_code": "tail.no_inotify"},
+        )
+        return lambda: None
+
+    def stop() -> None:
+        observer.stop()
+        observer.join(timeout=5)
+
+    return stop
