@@ -37,6 +37,8 @@ CodeText = Annotated[
     StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?$"),
 ]
 _RELATIVE = re.compile(r"(\d{1,9})([smhdw])\Z")
+# An unencoded "+01:00" in a URL arrives as " 01:00" (form encoding): a time, a space, an offset.
+_PLUS_AS_SPACE = re.compile(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)\Z")
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CURSOR_PREFIX: Final = "seq:"
 LIST_FIELDS: Final = frozenset({"code", "severity"})
@@ -80,7 +82,7 @@ def parse_time(value: object, info: ValidationInfo) -> datetime:
         except OverflowError:
             raise ValueError("too far back") from None
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(_PLUS_AS_SPACE.sub(r"\1+\2", text))
     except ValueError:
         raise ValueError("not ISO 8601 (2026-03-01T12:00:00Z) nor relative (15m, 2h, 1d)") from None
     if moment.tzinfo is None:

@@ -51,6 +51,7 @@ async def test_no_filter_returns_all_newest_first(client: Client) -> None:
         pytest.param(
             "since=2026-03-01T12:00:00%2B01:00", [10, 9, 8, 7, 5, 4], id="absolute-offset"
         ),
+        pytest.param("since=2026-03-01T12:00:00+01:00", [10, 9, 8, 7, 5, 4], id="unencoded-plus"),
         pytest.param("code=lock.*&min_severity=severe&since=1h", [7], id="filters-combine"),
     ],
 )
