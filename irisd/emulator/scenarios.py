@@ -175,8 +175,7 @@ def _journal(world: World, rng: random.Random) -> Tick:
             world.pids.monitor,
             2 if free < 50 else 1,
             U,
-            f"[SYSTEM MONITOR] JournalSpace({jdir}) {level}: JournalSpace = {max(free, 0)} "
-            f"( {limit}).",
+            f"[SYSTEM MONITOR] Journal space {level}: {max(free, 0)} MB free in {jdir} ( {limit}).",
             "journal.disk_full",
         )
     ]  # ours, System Monitor's shape
