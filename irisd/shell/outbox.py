@@ -8,8 +8,9 @@ Theory of operation. The outbox holds each stored event once, as a row with an i
        └────release───────┤
                           └──dead_letter──▶ dead ──retry_dead_letters──▶ pending
 
-A row leaves the outbox when no sink still has it pending, in flight or dead. "In flight" lives in
-memory only: after a restart everything unacknowledged is pending again, which is what makes the
+A row counts against the outbox's capacity while some sink still has it pending or in flight;
+dead letters are kept apart (until retried) and do not count, so a refusing receiver cannot stop
+the tailer. "In flight" lives in memory only: after a restart everything unacknowledged is pending again, which is what makes the
 delivery at-least-once (a receiver dedupes by the stable `event_id`). Acks and dead letters are
 durable. A sink registered later sees only the events stored after it was registered; a sink no
 longer registered forgets what it still owed (the operator removed it on purpose).
@@ -73,7 +74,7 @@ class SinkStats:
 
 @dataclass(frozen=True, slots=True)
 class OutboxStats:
-    rows: int  # rows still held
+    rows: int  # rows some sink still has pending or in flight (what capacity bounds)
     capacity: int  # the configured bound (`[outbox] max_events`)
     sinks: Mapping[str, SinkStats]
     oldest_age: float | None  # over every sink
@@ -105,7 +106,8 @@ class Outbox(Protocol):
         ...
 
     def release(self, sink: str, seqs: Sequence[int]) -> None:
-        """Back to pending, to be claimed again (in seq order with the rest)."""
+        """Back to pending, to be claimed again (in seq order with the rest). Seqs not in flight
+        (already acked or dead-lettered) are ignored, so releasing a whole batch is always safe."""
         ...
 
     def dead_letter(self, sink: str, seqs: Sequence[int], *, status: int | None, body: str) -> None:
@@ -228,8 +230,9 @@ class MemoryOutbox:
     def stats(self, *, now: float) -> OutboxStats:
         per_sink = {sink: self._sink_stats(sink, now) for sink in self._sinks}
         ages = [s.oldest_age for s in per_sink.values() if s.oldest_age is not None]
+        owed = sum(1 for row in self._rows.values() if any(v != "dead" for v in row.owed.values()))
         return OutboxStats(
-            rows=len(self._rows),
+            rows=owed,
             capacity=self._capacity,
             sinks=MappingProxyType(per_sink),
             oldest_age=max(ages, default=None),
