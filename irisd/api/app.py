@@ -97,7 +97,8 @@ async def get_openapi(request: web.Request) -> web.Response:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in PUBLIC_PATHS or _token_ok(request):
         return await handler(request)
-    log.warning("api: refused %s %s: missing or wrong token", request.method, request.path)
+    # %r: the path is the client's text, so newlines in it must not forge log lines.
+    log.warning("api: refused %s %.200r: missing or wrong token", request.method, request.path)
     response = error_response(401, "authorization", "missing or wrong bearer token")
     response.headers["WWW-Authenticate"] = 'Bearer realm="irisd"'
     return response

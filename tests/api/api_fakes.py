@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+import pytest
+
 from irisd.api.services import EventQuery, EventRow, select_rows
 from irisd.core.metrics import MetricsRegistry
 from irisd.core.model import Event, Severity
@@ -74,3 +76,27 @@ class FakeServices:
     async def events(self, query: EventQuery) -> Sequence[EventRow]:
         self.queries.append(query)
         return select_rows(self.rows, query)
+
+
+# `GET /events` query → seqs of SAMPLE expected, newest first. Shared by every Services
+# implementation the tests run, so they all mean the same thing by a filter.
+FILTER_CASES = [
+    pytest.param("code=lock.table_full", [7, 3], id="exact-code"),
+    pytest.param("code=lock.*", [7, 4, 3], id="code-prefix"),
+    pytest.param("code=lock", [], id="bare-subsystem-is-exact-not-prefix"),
+    pytest.param("code=lock.*&code=journal.*", [10, 7, 5, 4, 3], id="repeated-code"),
+    pytest.param("code=wij.*,writedaemon.*", [9, 6], id="comma-codes"),
+    pytest.param("min_severity=2", [10, 9, 8, 7, 3], id="min-severity-digit"),
+    pytest.param("min_severity=fatal", [9], id="min-severity-name"),
+    pytest.param("severity=1", [6], id="exact-severity"),
+    pytest.param("severity=warning,fatal", [9, 6], id="severity-list"),
+    pytest.param("severity=0&severity=3", [9, 5, 4, 2, 1], id="severity-repeated"),
+    pytest.param("since=15m", [10, 9], id="relative-since"),
+    pytest.param("since=1h", [10, 9, 8, 7, 5, 4], id="since-is-inclusive"),
+    pytest.param("until=1h", [3, 2, 1], id="until-is-exclusive"),
+    pytest.param("since=2h&until=30m", [5, 4, 3, 2, 1], id="window"),
+    pytest.param("since=2026-03-01T11:00:00Z", [10, 9, 8, 7, 5, 4], id="absolute-utc"),
+    pytest.param("since=2026-03-01T12:00:00%2B01:00", [10, 9, 8, 7, 5, 4], id="absolute-offset"),
+    pytest.param("since=2026-03-01T12:00:00+01:00", [10, 9, 8, 7, 5, 4], id="unencoded-plus"),
+    pytest.param("code=lock.*&min_severity=severe&since=1h", [7], id="filters-combine"),
+]

@@ -112,7 +112,7 @@ def test_gauge_goes_up_down_and_is_set() -> None:
     ],
 )
 def test_invalid_names_are_refused_at_registration(name: str, labels: tuple[str, ...]) -> None:
-    with pytest.raises(ValueError, match="invalid|duplicate"):
+    with pytest.raises(ValueError, match=r"invalid|duplicate"):
         MetricsRegistry().counter(name, "h", labels)
 
 
@@ -128,7 +128,7 @@ def test_labels_must_match_the_family() -> None:
     family = MetricsRegistry().counter("x_total", "x", ("code", "severity"))
     with pytest.raises(ValueError, match="takes labels"):
         family.labels(code="a")
-    with pytest.raises(ValueError, match="use .labels"):
+    with pytest.raises(ValueError, match=r"use \.labels"):
         family.inc()
 
 
