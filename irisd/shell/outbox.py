@@ -10,14 +10,14 @@ Theory of operation. The outbox holds each stored event once, as a row with an i
 
 A row counts against the outbox's capacity while some sink still has it pending or in flight;
 dead letters are kept apart (until retried) and do not count, so a refusing receiver cannot stop
-the tailer. "In flight" lives in memory only: after a restart everything unacknowledged is pending again, which is what makes the
-delivery at-least-once (a receiver dedupes by the stable `event_id`). Acks and dead letters are
-durable. A sink registered later sees only the events stored after it was registered; a sink no
-longer registered forgets what it still owed (the operator removed it on purpose).
+the tailer. "In flight" lives in memory only: after a restart everything unacknowledged is
+pending again, which makes delivery at-least-once (a receiver dedupes by the stable `event_id`).
+Acks and dead letters are durable. A sink registered later sees only the events stored after it
+was registered; a sink no longer registered forgets what it owed (the operator removed it).
 
 Every method is synchronous: the real outbox is SQLite on the event loop thread, where each call
 is a short transaction. `add_listener` lets the publisher sleep until there is something to claim
-instead of polling. `MemoryOutbox` is the fake the publisher tests run on; `SqliteOutbox` in
+instead of polling. `MemoryOutbox` is the fake the publisher tests run on; `Store` in
 `irisd.shell.store` is the durable one, and both pass the same contract suite.
 """
 
