@@ -117,6 +117,9 @@ def _dispatch(command: str, rest: list[str], paths: InstancePaths, name: str) ->
 
 
 def _start(paths: InstancePaths, name: str, rest: list[str], options: set[str]) -> int:
+    if control.status(paths.root).get("status") == "running":
+        sys.stdout.write(f"{name} is already running. Cannot start.\n")
+        return 1
     sys.stdout.write(f"Starting {name}\nStarting Control Process\n")
     try:
         control.start(paths.root)
