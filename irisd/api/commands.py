@@ -14,11 +14,12 @@ import json
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 from irisd.api.client import DEFAULT_TIMEOUT, Address, ApiClient
+from irisd.api.params import ParamError, parse_event_params
 from irisd.config import load_settings, parse_listen
 from irisd.errors import ApiError, UsageError
 from irisd.shell.token import read_token
@@ -27,11 +28,18 @@ T = TypeVar("T")
 EVENT_FLAGS = ("code", "min_severity", "severity", "since", "until", "limit", "after")
 
 
+EPILOG = (
+    "Exit codes: 0 ok, 64 a filter the API refused, 69 API unreachable or failed, "
+    "74 token file unreadable, 77 token refused, 78 configuration invalid."
+)
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status = sub.add_parser(
         "status",
         help="what the running daemon is doing",
         description="Ask the running daemon what it is doing (GET /status).",
+        epilog=EPILOG,
     )
     _connection_flags(status)
     status.set_defaults(func=run_status)
@@ -40,6 +48,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="recent events from the running daemon",
         description="Recent classified events from the running daemon, newest first "
         "(GET /events). Filters combine: every one given must hold.",
+        epilog=EPILOG,
     )
     _event_flags(events)
     _connection_flags(events)
@@ -48,11 +57,17 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("connection")
-    group.add_argument("--config", type=Path, help="irisd.toml to read [api] from")
-    group.add_argument("--listen", help="HOST:PORT or unix:/path (default: [api] listen)")
-    group.add_argument("--token-file", type=Path, help="default: [api] token_file")
+    group.add_argument("--config", type=Path, metavar="FILE", help="irisd.toml to read [api] from")
     group.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds (default: %(default)s)"
+        "--listen", metavar="ADDR", help="HOST:PORT or unix:/path (default: [api] listen)"
+    )
+    group.add_argument("--token-file", type=Path, metavar="FILE", help="default: [api] token_file")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the API's JSON as is")
 
@@ -60,16 +75,25 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
 def _event_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters")
     group.add_argument(
-        "--code", action="append", help="exact code or prefix (lock.*); repeat for any of several"
+        "--code",
+        action="append",
+        metavar="CODE",
+        help="exact code or prefix (lock.*); repeat for any of several",
     )
     group.add_argument(
-        "--min-severity", help="at least this severe: 0-3 or info, warning, severe, fatal"
+        "--min-severity",
+        metavar="SEV",
+        help="at least this severe: 0-3 or info, warning, severe, fatal",
     )
-    group.add_argument("--severity", action="append", help="exactly this severity; may repeat")
-    group.add_argument("--since", help="ISO 8601 with zone, or relative: 15m, 2h, 1d")
-    group.add_argument("--until", help="ISO 8601 with zone, or relative")
-    group.add_argument("--limit", help="events per page, 1-1000 (default 100)")
-    group.add_argument("--after", help="the cursor printed after a previous page")
+    group.add_argument(
+        "--severity", action="append", metavar="SEV", help="exactly this severity; may repeat"
+    )
+    group.add_argument(
+        "--since", metavar="TIME", help="ISO 8601 with zone, or relative: 15m, 2h, 1d"
+    )
+    group.add_argument("--until", metavar="TIME", help="ISO 8601 with zone, or relative")
+    group.add_argument("--limit", metavar="N", help="events per page, 1-1000 (default 100)")
+    group.add_argument("--after", metavar="CURSOR", help="the cursor printed after a previous page")
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -80,6 +104,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_events(args: argparse.Namespace) -> int:
     params = event_params(args)
+    check_params(params)
     page = asyncio.run(_call(args, lambda api: api.events(params)))
     if args.json:
         print(_as_json(page))
@@ -102,13 +127,21 @@ def event_params(args: argparse.Namespace) -> list[tuple[str, str]]:
     return params
 
 
+def check_params(params: list[tuple[str, str]]) -> None:
+    """Refuse a bad flag before any connection, with the server's own model and words."""
+    try:
+        parse_event_params(params, now=datetime.now(UTC))
+    except ParamError as exc:
+        raise UsageError(f"--{exc.field.replace('_', '-')}: {exc.reason}") from None
+
+
 async def _call(args: argparse.Namespace, ask: Callable[[ApiClient], Awaitable[T]]) -> T:
     address, token = endpoint(args)
     try:
         async with ApiClient(address, token, timeout=args.timeout) as api:
             return await ask(api)
     except ApiError as exc:
-        if exc.status == 400:  # the server refused a flag's value: the operator's to fix
+        if exc.status == 400:  # a flag this client let through but the server refused
             raise UsageError(str(exc)) from None
         raise
 
@@ -140,7 +173,7 @@ def _token(path: Path) -> str:
 def render_status(status: Mapping[str, object], indent: str = "") -> str:
     lines: list[str] = []
     for key, value in status.items():
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and value:
             lines.append(f"{indent}{key}:")
             lines.append(render_status(value, indent + "  "))
         else:
@@ -181,6 +214,10 @@ def _local_time(stamp: object) -> str:
 
 
 def _scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, Mapping) and not value:
+        return "-"
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return "-" if value is None else str(value)

@@ -13,7 +13,7 @@ import pytest
 from api_fakes import NOW, TOKEN, FakeServices, sample_rows
 
 from irisd.api.app import make_app
-from irisd.api.commands import add_commands, render_events
+from irisd.api.commands import _call, add_commands, render_events, render_status
 from irisd.api.server import ApiServer, start_server
 from irisd.errors import ApiError, AuthError, ConfigError, UsageError
 
@@ -100,11 +100,25 @@ async def test_every_filter_flag_reaches_the_api(
     assert [e["event_id"] for e in page["events"]] == ["ev0007", "ev0005", "ev0004", "ev0003"]
 
 
-async def test_a_refused_flag_is_a_usage_error(server: ApiServer, token_file: Path) -> None:
-    argv = ["events", "--since", "yesterday", *_flags(server, token_file)]
-    with pytest.raises(UsageError, match="since: not ISO 8601") as caught:
-        await _run(argv)
+async def test_a_bad_flag_is_a_usage_error_before_any_connection(
+    short_dir: Path, token_file: Path
+) -> None:
+    nowhere = ["--listen", f"unix:{short_dir}/none.sock", "--token-file", str(token_file)]
+    with pytest.raises(UsageError, match=r"^--min-severity: Input should be") as caught:
+        await _run(["events", "--min-severity", "loud", *nowhere])
     assert caught.value.exit_code == 64
+    with pytest.raises(UsageError, match=r"^--since: not ISO 8601"):
+        await _run(["events", "--since", "yesterday", *nowhere])
+
+
+async def test_a_parameter_the_server_refuses_is_a_usage_error(
+    server: ApiServer, token_file: Path
+) -> None:
+    # A client older or newer than the daemon may let through what the server refuses.
+    args = _parser().parse_args(["events", *_flags(server, token_file)])
+    ask = _call(args, lambda api: api.events([("verbose", "1")]))
+    with pytest.raises(UsageError, match="400: verbose: unknown parameter"):
+        await asyncio.to_thread(asyncio.run, ask)
 
 
 async def test_status_human_and_json(
@@ -176,3 +190,8 @@ def test_table_cuts_lines_to_the_terminal_and_marks_repeats() -> None:
     assert all(len(line) <= 60 for line in table.splitlines())
     assert render_events([{**row, "message": "short"}], width=None).endswith("short (x3)")
     assert render_events([], width=80) == "no events"
+
+
+def test_status_renders_booleans_nones_and_empty_sections_plainly() -> None:
+    status = {"full": False, "sinks": {}, "oldest": None, "names": ["a", "b"]}
+    assert render_status(status) == 'full: false\nsinks: -\noldest: -\nnames: ["a", "b"]'
