@@ -37,7 +37,9 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.Argument
     # Each area of the package owns the arguments of its subcommands.
     from irisd.cli_commands import add_commands as core_commands
 
-    out = [core_commands]
+    out: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+        core_commands
+    ]
     try:
         from irisd.emulator.cli import add_commands as emulator_commands
     except ImportError:  # pragma: no cover - the emulator package is always shipped

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import tzinfo
 from pathlib import Path
 
 from irisd.errors import UsageError
 
-SubParsers = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-
-def add_commands(sub: SubParsers) -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser(
         "run",
         help="run the daemon (as systemd starts it)",
@@ -92,7 +91,7 @@ def _classify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _zone(name: str):  # type: ignore[no-untyped-def]
+def _zone(name: str) -> tzinfo:
     from zoneinfo import ZoneInfoNotFoundError
 
     from irisd.daemon import host_zone

@@ -20,6 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from irisd import __version__
@@ -32,14 +33,19 @@ from irisd.core.events import EventBuilder
 from irisd.core.lines import Limits
 from irisd.core.logline import LocalClock
 from irisd.core.metrics import MetricsRegistry
+from irisd.core.model import Event
 from irisd.core.redact import Redactor
 from irisd.errors import IrisdError
 from irisd.rules import build_classifier
 from irisd.shell.journal import setup_logging
 from irisd.shell.store import Store
 from irisd.shell.systemd import Notifier
-from irisd.shell.tailer import TailPolicy, Tailer, watch
+from irisd.shell.tailer import Tailer, TailPolicy, watch
 from irisd.shell.token import load_or_create_token
+
+if TYPE_CHECKING:
+    from irisd.shell.publisher import Publisher
+    from irisd.shell.sink_drivers import HttpClient
 
 log = logging.getLogger("irisd")
 
@@ -95,7 +101,7 @@ class Daemon:
         self.store: Store | None = None
         self.tailer: Tailer | None = None
         self.api: ApiServer | None = None
-        self.publisher: object | None = None
+        self.publisher: Publisher | None = None
         self.classifier: Classifier | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
@@ -156,7 +162,7 @@ class Daemon:
             log.info("stopped", extra={"irisd_code": "daemon.stopped"})
         return 0
 
-    def _publisher(self) -> tuple[object | None, object | None]:
+    def _publisher(self) -> tuple[Publisher | None, HttpClient | None]:
         sinks = [s for s in self.settings.sinks if s.enabled]
         assert self.store is not None
         if not sinks:
@@ -173,8 +179,8 @@ class Daemon:
         self.publisher = Publisher(self.store, drivers, clock=clock, metrics=self.registry)
         return self.publisher, http
 
-    async def _drain(self, publisher: object, task: asyncio.Task[None]) -> None:
-        publisher.close()  # type: ignore[attr-defined]
+    async def _drain(self, publisher: Publisher, task: asyncio.Task[None]) -> None:
+        publisher.close()
         try:
             await asyncio.wait_for(asyncio.shield(task), self.settings.daemon.drain_timeout)
         except TimeoutError:
@@ -209,7 +215,7 @@ class Daemon:
             fresh = load_settings(self.config_path)
             classifier = build_classifier(fresh.rules.dir)
         except IrisdError as exc:
-            log.error(
+            log.error(  # noqa: TRY400 - the reason is the message; a traceback would be noise
                 "reload refused, keeping the running configuration: %s",
                 exc,
                 extra={"irisd_code": "config.reload_failed"},
@@ -274,7 +280,8 @@ class Daemon:
     # -- Services (the API's view) ------------------------------------------------------------------
 
     async def status(self) -> Mapping[str, object]:
-        assert self.tailer is not None and self.store is not None
+        assert self.tailer is not None
+        assert self.store is not None
         s = self.tailer.stats
         outbox = self.store.stats(now=time.time())
         return {
@@ -385,6 +392,24 @@ class Daemon:
         m["depth"].set(stats.rows)
         m["full"].set(1 if stats.full else 0)
         m["oldest"].set(stats.oldest_age or 0.0)
+
+
+_EVENT_LOG = logging.getLogger("irisd.event")
+
+
+def _journal_events(events: Sequence[Event]) -> None:
+    """Severe and fatal IRIS entries also go to the journal, under their taxonomy code, so an
+    operator can `journalctl -u irisd IRISD_CODE=journal.error`."""
+    for e in events:
+        if e.severity >= 2:
+            level = logging.CRITICAL if e.severity == 3 else logging.ERROR
+            _EVENT_LOG.log(
+                level,
+                "%s: %s",
+                e.code,
+                e.message.partition("\n")[0],
+                extra={"irisd_code": e.code, "event_id": e.event_id, "trace_id": e.trace_id},
+            )
 
 
 def run(settings: Settings, *, config_path: Path | None = None) -> int:

@@ -154,7 +154,7 @@ def _print(
                 "offset": entry.offset,
                 "reason": entry.reason,
             }
-        summary.add(c.code, c.severity, int(record["repeat"]))  # type: ignore[call-overload]
+        summary.add(c.code, c.severity, entry.repeat if isinstance(entry, LogEntry) else 1)
         if as_json:
             lines.append(json.dumps(record, ensure_ascii=False))
         else:

@@ -28,11 +28,41 @@ from typing import Final
 from irisd.core.model import SEVERITY_NAMES, Classification, Severity
 
 SUBSYSTEMS: Final = frozenset(
-    "lifecycle memory lock license journal database wij writedaemon process config security "
-    "mirror ecp sharding backup monitor upgrade web app unknown".split()
+    [
+        "lifecycle",
+        "memory",
+        "lock",
+        "license",
+        "journal",
+        "database",
+        "wij",
+        "writedaemon",
+        "process",
+        "config",
+        "security",
+        "mirror",
+        "ecp",
+        "sharding",
+        "backup",
+        "monitor",
+        "upgrade",
+        "web",
+        "app",
+        "unknown",
+    ]
 )
 ERROR_TYPES: Final = frozenset(
-    "none availability resource license config security integrity unknown unparsed".split()
+    [
+        "none",
+        "availability",
+        "resource",
+        "license",
+        "config",
+        "security",
+        "integrity",
+        "unknown",
+        "unparsed",
+    ]
 )
 _CODE: Final = re.compile(r"[a-z]+\.[a-z0-9_]+(?:\.[a-z0-9_]+)?")
 _DIGITS: Final = str.maketrans("0123456789", "0000000000")
@@ -220,13 +250,13 @@ def _regex(value: object, flags: int) -> re.Pattern[str] | str:
 def _digit_sensitive(pattern: re.Pattern[str]) -> bool:
     """True if the regex could tell one digit from another (a literal digit, a digit range, a
     back-reference). `\\d`, `\\w`, `.` and negated sets treat all digits alike."""
-    from re import _parser  # the stdlib's own regex parser: the only exact way to read a pattern
+    import re._parser as sre_parse  # type: ignore[import-not-found]  # the stdlib's own regex parser
 
-    return _sensitive(_parser.parse(pattern.pattern, pattern.flags))
+    return _sensitive(sre_parse.parse(pattern.pattern, pattern.flags))
 
 
 def _sensitive(items: object) -> bool:
-    from re import _constants as c
+    import re._constants as c  # type: ignore[import-not-found]
 
     for op, arg in items:  # type: ignore[attr-defined]
         if op is c.LITERAL and 48 <= arg <= 57:

@@ -12,8 +12,8 @@ import hashlib
 from typing import Final
 
 from irisd.core.classify import UNPARSED, Classifier
-from irisd.core.logline import LocalClock, parse
 from irisd.core.lines import RawEntry
+from irisd.core.logline import LocalClock, parse
 from irisd.core.model import Event, LogEntry, Severity, Unparsed
 
 _ZERO_TRACE: Final = "0" * 32

@@ -25,7 +25,10 @@ _RECOVERY: Final = re.compile(
     r"\*\*\* Recovery started at \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4})"
 )
 _MONTHS: Final = {
-    m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
 }
 _SEVERITY: Final = {str(int(s)): s for s in Severity}
 
@@ -82,8 +85,9 @@ class LocalClock:
         self._last = float("-inf")
 
     def to_epoch(self, minute: str, second: str, millisecond: str) -> float | None:
-        bases = self._minutes.get(minute, False)
-        if bases is False:
+        if minute in self._minutes:
+            bases = self._minutes[minute]
+        else:
             bases = self._minute_bases(minute)
         if bases is None:
             return None

@@ -10,7 +10,7 @@ from datetime import UTC, tzinfo
 from typing import NamedTuple
 
 from irisd.core.classify import UNPARSED, Classifier
-from irisd.core.lines import LineAssembler, Limits, RawEntry
+from irisd.core.lines import Limits, LineAssembler, RawEntry
 from irisd.core.logline import LocalClock, parse
 from irisd.core.model import Classification, LogEntry, Unparsed
 

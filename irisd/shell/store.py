@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from irisd.core.eventjson import dumps_event
 from irisd.core.model import Event, Severity
@@ -473,22 +473,22 @@ def _row(e: Event, now: float, owed: int) -> tuple[object, ...]:
     )
 
 
-def _event(r: Sequence[object]) -> Event:
-    labels: Mapping[str, str] = json.loads(str(r[15])) if r[15] else {}
+def _event(r: Sequence[Any]) -> Event:
+    labels: Mapping[str, str] = json.loads(r[15]) if r[15] else {}
     return Event(
-        str(r[1]),
-        str(r[2]),
-        str(r[3]),
-        str(r[4]),
-        str(r[5]),
-        int(r[6]),  # type: ignore[call-overload]
-        None if r[7] is None else float(r[7]),  # type: ignore[arg-type]
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
         Severity(r[8]),
-        str(r[9]),
-        str(r[10]),
-        None if r[11] is None else str(r[11]),
-        None if r[12] is None else int(r[12]),  # type: ignore[call-overload]
-        str(r[13]),
-        int(r[14]),
-        tuple(labels.items()),  # type: ignore[call-overload]
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        r[13],
+        r[14],
+        tuple(labels.items()),
     )

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from irisd.core.classify import Classifier
 from irisd.core.events import EventBuilder
-from irisd.core.lines import LineAssembler, Limits, RawEntry
+from irisd.core.lines import Limits, LineAssembler, RawEntry
 from irisd.core.model import Event
 from irisd.shell.store import Checkpoint, Store
 
@@ -176,19 +176,21 @@ class Tailer:
         fp = fingerprint(first)
         same = checkpoint is not None and (checkpoint.dev, checkpoint.ino) == (st.st_dev, st.st_ino)
         if same and checkpoint and checkpoint.fingerprint == fp and checkpoint.offset <= st.st_size:
-            self._attach(fd, st.st_dev, st.st_ino, fp, checkpoint.source, checkpoint.offset)
+            self._attach(
+                fd, st.st_dev, st.st_ino, fp, source=checkpoint.source, offset=checkpoint.offset
+            )
             return True
         # A new file, or the same inode with other content (truncated, or reused): a new source.
         # Its generation grows on the same inode so that event ids never repeat an old source's.
         generation = _generation(checkpoint.source) + 1 if same and checkpoint else 0
         source = f"{st.st_dev:x}:{st.st_ino:x}:{fp}:{generation}"
-        self._attach(fd, st.st_dev, st.st_ino, fp, source, 0)
+        self._attach(fd, st.st_dev, st.st_ino, fp, source=source, offset=0)
         return True
 
     def _resume_rotated(self, checkpoint: Checkpoint) -> bool:
         """After a crash mid-rotation the checkpoint names a file now renamed beside the log."""
         try:
-            current = os.stat(self.path)
+            current = self.path.stat()
             if (current.st_dev, current.st_ino) == (checkpoint.dev, checkpoint.ino):
                 return False
         except OSError:
@@ -218,14 +220,14 @@ class Tailer:
                 st.st_dev,
                 st.st_ino,
                 checkpoint.fingerprint,
-                checkpoint.source,
-                checkpoint.offset,
+                source=checkpoint.source,
+                offset=checkpoint.offset,
             )
             self._file_rotated = True
             return True
         return False
 
-    def _attach(self, fd: int, dev: int, ino: int, fp: str, source: str, offset: int) -> None:
+    def _attach(self, fd: int, dev: int, ino: int, fp: str, *, source: str, offset: int) -> None:
         self._file_rotated = False
         assembler = LineAssembler(offset=offset, limits=self.policy.limits)
         self._file = _Open(
@@ -284,7 +286,7 @@ class Tailer:
             self._truncated(f, "size fell below the read offset")
             return True
         try:
-            now = os.stat(self.path)
+            now = self.path.stat()
             moved = (now.st_dev, now.st_ino) != (f.dev, f.ino)
         except FileNotFoundError:
             moved = True
@@ -337,7 +339,7 @@ class Tailer:
             return max(0.0, min(self.policy.poll_interval, remaining))
         return self.policy.poll_interval
 
-    async def _sleep(self, timeout: float) -> None:
+    async def _sleep(self, timeout: float) -> None:  # noqa: ASYNC109 - it is the wait itself
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         self._wake.clear()

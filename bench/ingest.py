@@ -1,0 +1,224 @@
+"""Ingest speed and footprint, on a 1,000,000-line realistic messages.log backlog.
+
+The backlog is the real 49,449-line sample replayed with moving timestamps (each replay shifted
+past the previous one). Printed figures, each on one core:
+
+  read+split      read 1 MiB chunks and split into lines: the ceiling for any tailer
+  assemble        the same through LineAssembler (entries with offsets, caps, decoding)
+  classify        `irisd classify --summary` (in process, and the CLI end to end)
+  daemon path     file → parsed → classified → committed to SQLite (Tailer over a real Store)
+  daemon RSS/CPU  `irisd run` as a child: peak RSS after ingesting the backlog, CPU while idle
+
+Targets (issue "Foundation"): classify --summary ≥ 1,000,000 lines/s; daemon path ≥ 300,000 lines/s;
+RSS < 60 MiB; idle CPU < 0.2 % of a core.
+
+    .venv/bin/python bench/ingest.py [--lines 1000000] [--idle 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psutil
+
+SAMPLE = Path(__file__).resolve().parents[1] / "../shared/iris/samples/messages.log"
+_STAMP = re.compile(rb"^(\d\d/\d\d/\d\d-\d\d:\d\d:\d\d):(\d\d\d) ", re.M)
+
+
+def make_backlog(path: Path, lines: int) -> int:
+    sample = SAMPLE.resolve().read_bytes()
+    per = sample.count(b"\n")
+    written = 0
+    with open(path, "wb") as out:
+        shift = timedelta(0)
+        while written < lines:
+
+            def moved(m: re.Match[bytes], shift: timedelta = shift) -> bytes:
+                when = datetime.strptime(m.group(1).decode(), "%m/%d/%y-%H:%M:%S") + shift
+                return when.strftime("%m/%d/%y-%H:%M:%S").encode() + b":" + m.group(2) + b" "
+
+            out.write(_STAMP.sub(moved, sample) if shift else sample)
+            written += per
+            shift += timedelta(days=40)
+    return written
+
+
+def rate(lines: int, seconds: float) -> str:
+    return f"{lines / seconds:>12,.0f} lines/s  ({seconds:.2f} s)"
+
+
+def bench_read_split(path: Path) -> float:
+    start = time.perf_counter()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            chunk.split(b"\n")
+    return time.perf_counter() - start
+
+
+def bench_assemble(path: Path) -> float:
+    from irisd.core.lines import LineAssembler
+
+    start = time.perf_counter()
+    a = LineAssembler()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            a.feed(chunk)
+    a.flush(final=True)
+    return time.perf_counter() - start
+
+
+def bench_classify(path: Path) -> tuple[float, dict[str, object]]:
+    from datetime import UTC
+
+    from irisd.offline import classify_files
+
+    start = time.perf_counter()
+    summary = classify_files([str(path)], io.StringIO(), zone=UTC, rules_dir=None, mode="summary")
+    return time.perf_counter() - start, summary
+
+
+def bench_classify_cli(path: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "irisd.cli",
+            "classify",
+            "--summary",
+            "--timezone",
+            "UTC",
+            str(path),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def bench_daemon_path(path: Path, work: Path) -> tuple[float, int]:
+    from datetime import UTC
+
+    from irisd.core.events import EventBuilder
+    from irisd.core.logline import LocalClock
+    from irisd.rules import default_classifier
+    from irisd.shell.store import Store
+    from irisd.shell.tailer import Tailer, TailPolicy
+
+    store = Store(work / "bench.sqlite3")
+    classifier = default_classifier()
+
+    def builder(source: str) -> EventBuilder:
+        return EventBuilder(
+            host="bench",
+            instance="IRIS",
+            source=source,
+            clock=LocalClock(UTC),
+            classifier=classifier,
+        )
+
+    tailer = Tailer(path, store, builder, TailPolicy(entry_linger=0.0))
+    start = time.perf_counter()
+    while tailer.step():
+        pass
+    elapsed = time.perf_counter() - start
+    rows = store.event_count()
+    store.close()
+    return elapsed, rows
+
+
+def bench_daemon_process(
+    path: Path, work: Path, lines: int, idle: float
+) -> tuple[float, float, float]:
+    config = work / "irisd.toml"
+    config.write_text(
+        f'[instance]\nmessages_log = "{path}"\ntimezone = "UTC"\n[state]\ndir = "{work / "state"}"\n'
+        f'[api]\nlisten = "unix:{work / "api.sock"}"\n[log]\nformat = "json"\n',
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "irisd.cli", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    p = psutil.Process(proc.pid)
+    peak = 0
+    start = time.perf_counter()
+    db = work / "state" / "irisd.sqlite3"
+    try:
+        import sqlite3
+
+        while True:
+            peak = max(peak, p.memory_info().rss)
+            if db.exists():
+                try:
+                    done = sqlite3.connect(db).execute("SELECT offset FROM checkpoints").fetchone()
+                except sqlite3.Error:
+                    done = None
+                if done and done[0] >= path.stat().st_size - 4096:
+                    break
+            time.sleep(0.05)
+        ingest = time.perf_counter() - start
+        time.sleep(2)
+        cpu0 = p.cpu_times()
+        t0 = time.perf_counter()
+        time.sleep(idle)
+        cpu1 = p.cpu_times()
+        idle_cpu = ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (
+            time.perf_counter() - t0
+        )
+        peak = max(peak, p.memory_info().rss)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    return ingest, peak / 2**20, idle_cpu * 100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measurement")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="irisd-bench-") as tmp:
+        work = Path(tmp)
+        log = work / "messages.log"
+        lines = make_backlog(log, args.lines)
+        size = log.stat().st_size
+        print(
+            f"backlog: {lines:,} lines, {size / 2**20:.1f} MiB (real sample replayed, timestamps moving)"
+        )
+        print(f"python {sys.version.split()[0]}, pid {os.getpid()}, one core per measurement\n")
+        ceiling = bench_read_split(log)
+        print(f"read+split         {rate(lines, ceiling)}   ceiling")
+        print(f"assemble           {rate(lines, bench_assemble(log))}")
+        t, summary = bench_classify(log)
+        print(
+            f"classify --summary {rate(lines, t)}   in process  target 1,000,000  ratio {lines / t / 1e6:.2f}"
+        )
+        print(f"  entries {summary['entries']:,}, unparsed {summary['unparsed']}")
+        t = bench_classify_cli(log)
+        print(f"classify --summary {rate(lines, t)}   CLI, process start included")
+        t, rows = bench_daemon_path(log, work)
+        print(
+            f"daemon path        {rate(lines, t)}   file→SQLite   target 300,000  ratio {lines / t / 3e5:.2f}  ({rows:,} events)"
+        )
+        ingest, rss, cpu = bench_daemon_process(log, work, lines, args.idle)
+        print(f"irisd run          {rate(lines, ingest)}   real daemon, backlog to checkpoint")
+        print(
+            f"  peak RSS {rss:.1f} MiB (target < 60), idle CPU {cpu:.3f} % of a core (target < 0.2)"
+        )
+
+
+if __name__ == "__main__":
+    main()
