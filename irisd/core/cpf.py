@@ -191,7 +191,7 @@ def set_value(doc: CpfDocument, section: str, name: str, value: str) -> CpfDocum
             indent = line.raw[: len(line.raw) - len(line.raw.lstrip())]
             raw = f"{indent}{name}={value}{line.comment}"
             updated = replace(line, raw=raw, value=value)
-            return CpfDocument(doc.lines[:index] + (updated,) + doc.lines[index + 1 :])
+            return CpfDocument((*doc.lines[:index], updated, *doc.lines[index + 1 :]))
     return _insert(doc, section, name, value)
 
 

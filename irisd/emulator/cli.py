@@ -9,11 +9,10 @@ irisd emulator merge DIR FILE | inject DIR SCENARIO | scenarios [--json]
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from irisd.errors import UsageError
 
@@ -21,7 +20,7 @@ if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def add_commands(sub: "Sub") -> None:
+def add_commands(sub: Sub) -> None:
     emulator = sub.add_parser("emulator", help="an emulated IRIS instance: init, start, stop …")
     verbs = emulator.add_subparsers(dest="verb", metavar="VERB", required=True)
     _add_init(verbs)
@@ -55,7 +54,7 @@ def add_commands(sub: "Sub") -> None:
     add_generate_commands(sub)
 
 
-def _add_init(verbs: "Sub") -> None:
+def _add_init(verbs: Sub) -> None:
     init = verbs.add_parser("init", help="lay out a new instance in DIR")
     init.add_argument("directory", type=Path)
     init.add_argument("--name", default="IRIS")

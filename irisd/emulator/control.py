@@ -31,9 +31,9 @@ from typing import Any
 from irisd.core import cpf
 from irisd.emulator import files, scenarios
 from irisd.emulator.layout import InstancePaths, cpf_template, free_port
+from irisd.emulator.logfmt import render
 from irisd.emulator.mergefile import MergeRefused, plan_merge
 from irisd.emulator.params import known_parameters
-from irisd.emulator.logfmt import render
 from irisd.emulator.sequences import irisforce_line
 from irisd.errors import EmulatorError
 
@@ -57,9 +57,9 @@ def arm(root: Path, name: str) -> tuple[str, ...]:
     doc = cpf.parse(paths.cpf.read_text(encoding="utf-8"))
     done: list[str] = []
     for section, param, value in scenario.setup:
-        value = value.replace(scenarios.FREE_PORT, str(free_port()))
-        doc = cpf.set_value(doc, section, param, value)
-        done.append(f"[{section}] {param}={value}")
+        concrete = value.replace(scenarios.FREE_PORT, str(free_port()))
+        doc = cpf.set_value(doc, section, param, concrete)
+        done.append(f"[{section}] {param}={concrete}")
     files.atomic_write(paths.cpf, cpf.render(doc))
     for key, value in scenario.host_setup:
         files.set_sysctl(paths, key, value)

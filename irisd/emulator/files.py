@@ -25,7 +25,7 @@ def atomic_write(path: Path, text: str) -> None:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    tmp.replace(path)
 
 
 def load_state(paths: InstancePaths) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import os
 import random
@@ -42,7 +43,7 @@ U = "Utility.Event"
 
 
 def local_now() -> datetime:
-    return datetime.now()  # noqa: DTZ005 - IRIS stamps local time without a zone
+    return datetime.now()
 
 
 class Instance:
@@ -153,14 +154,13 @@ class Instance:
             await self._probe_ecp()
             world = self.world()
             self.tick = scenario.tick(
-                world, random.Random(f"{self.state.get('seed', 0)}:{self.ticks}")
+                world,
+                random.Random(f"{self.state.get('seed', 0)}:{self.ticks}"),  # noqa: S311 - seeded simulation, not security
             )
             await self.play(self.tick.lines)
             self._advance(scenario)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), scenario.interval / self.speed)
-            except TimeoutError:
-                pass
 
     def scenario(self) -> scenarios.Scenario:
         return (
@@ -221,7 +221,8 @@ class Instance:
 
     async def merge(self, path: str) -> dict[str, Any]:
         try:
-            patch = cpf.parse(Path(path).read_text(encoding="utf-8"))
+            # A merge file is small; reading it inline keeps the merge atomic for the loop.
+            patch = cpf.parse(Path(path).read_text(encoding="utf-8"))  # noqa: ASYNC240
         except OSError as exc:
             return {"ok": False, "error": f"{path}: {exc.strerror}"}
         on_disk = cpf.parse(self.paths.cpf.read_text(encoding="utf-8"))
@@ -231,7 +232,9 @@ class Instance:
                 self.writer.write(Line(0.0, self.pids.of(500), 2, U, f"Configuration merge of "
                                        f"{path} failed: {problem.message}", "config.merge_failed"))  # fmt: skip
             return {"ok": False, "problems": [p.message for p in plan.problems]}
-        files.atomic_write(self.paths.cpf, cpf.render(plan.document))
+        files.atomic_write(
+            self.paths.cpf, cpf.render(plan.document)
+        )  # small file, in the loop on purpose
         self.active = plan.active
         self.settings = settings_from(self.active)
         self.writer.set_max_mb(max(self.settings.max_console_log_mb, 1))
@@ -265,8 +268,10 @@ class Instance:
             self.writer.write(Line(0.0, p, 0, U, f"Configuration merge: [{c.section}] {c.name} "
                                    f"changed from '{c.old}' to '{c.new}', active now", "config.changed"))  # fmt: skip
         for c in pending:
-            self.writer.write(Line(0.0, p, 1, U, f"Configuration merge: [{c.section}] {c.name} "
-                                   f"changed from '{c.old}' to '{c.new}', restart required", "config.changed"))  # fmt: skip
+            text = (
+                f"Configuration merge: [{c.section}] {c.name} changed from '{c.old}' to '{c.new}'"
+            )
+            self.writer.write(Line(0.0, p, 1, U, f"{text}, restart required", "config.changed"))
 
     @property
     def _license_units(self) -> int:
@@ -298,7 +303,7 @@ class Instance:
         self.state.pop("license_units_active", None)
         self.finish()
 
-    async def _wait_sessions(self, timeout: float) -> None:
+    async def _wait_sessions(self, timeout: float) -> None:  # noqa: ASYNC109 - ShutdownTimeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.superserver.sessions and loop.time() < deadline:

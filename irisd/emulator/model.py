@@ -2,8 +2,8 @@
 it believes it runs on, and the shared-memory arithmetic IRIS performs at start-up. Pure.
 
 Memory model (ARES §1.1.1 and the real start-up lines of HACK2): automatic global buffers are 25%
-of physical memory; automatic routine buffers 10% of global buffers clamped to 80–1020 MB; an
-automatic heap (`gmheap=0`) is 3% of global buffers clamped to 300 MB–2 GB; buffer descriptors
+of physical memory; automatic routine buffers 10% of global buffers clamped to 80-1020 MB; an
+automatic heap (`gmheap=0`) is 3% of global buffers clamped to 300 MB-2 GB; buffer descriptors
 take about 7.5% of global buffers. Huge pages are used only if the pool holds the whole segment;
 otherwise IRIS retries with standard pages, and if memory is short it cuts the request by 1/8 and
 retries (memlock=0). memlock bit 64 (LargePagesRequired) turns the fallback into an abort.

@@ -104,7 +104,7 @@ def world(play: Play, tick: int) -> World:
 
 def run_ticks(play: Play, count: int) -> Iterator[Tick]:
     for n in range(count):
-        tick = play.scenario.tick(world(play, n), random.Random(f"{play.seed}:{play.run}:{n}"))
+        tick = play.scenario.tick(world(play, n), random.Random(f"{play.seed}:{play.run}:{n}"))  # noqa: S311 - seeded simulation, not security
         play.emit(tick.lines)
         play.ticks.append((play.clock, tick))
         play.clock += timedelta(seconds=play.scenario.interval)

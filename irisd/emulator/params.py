@@ -60,7 +60,7 @@ class IntRange:
         return self.low <= number <= self.high
 
 
-# Ranges from OPERATIONS §1.6–1.8 (CPF reference 2025.3) and FACTS §3.3–3.6.
+# Ranges from OPERATIONS §1.6-1.8 (CPF reference 2025.3) and FACTS §3.3-3.6.
 RANGES: dict[tuple[str, str], IntRange] = {
     ("config", "gmheap"): IntRange(16384, 1_073_741_760, zero_ok=True),
     ("config", "locksiz"): IntRange(65536, 1_099_511_562_240, zero_ok=True),
@@ -127,10 +127,10 @@ def _line_problems(doc: CpfDocument, known: frozenset[tuple[str, str]]) -> Itera
     seen: set[tuple[str | None, str | None]] = set()
     for number, line in enumerate(doc.lines, start=1):
         text = line.raw.strip()
-        if line.kind is LineKind.SECTION and line.section not in KNOWN_SECTIONS:
-            if not (line.section or "").startswith("Map."):
-                # Wording ours: no real text is known for an unknown section heading.
-                yield Problem(number, f"Invalid section name '{text}' at line {number}")
+        unknown = line.section not in KNOWN_SECTIONS and not (line.section or "").startswith("Map.")
+        if line.kind is LineKind.SECTION and unknown:
+            # Wording ours: no real text is known for an unknown section heading.
+            yield Problem(number, f"Invalid section name '{text}' at line {number}")
         if line.kind is not LineKind.PARAM:
             continue
         key = (line.section, line.name)
@@ -141,7 +141,7 @@ def _line_problems(doc: CpfDocument, known: frozenset[tuple[str, str]]) -> Itera
                                   number, known)  # fmt: skip
 
 
-def _param_problem(
+def _param_problem(  # noqa: PLR0917 - one line's facts, passed through from the loop
     section: str, name: str, value: str, text: str, number: int, known: frozenset[tuple[str, str]]
 ) -> Iterable[Problem]:
     if section in FREE_SECTIONS or section.startswith("Map."):

@@ -39,7 +39,7 @@ USAGE = """usage:
 
 
 def _when(iso: str | None) -> str:
-    at = datetime.fromisoformat(iso) if iso else datetime.now()  # noqa: DTZ005 - local, as IRIS
+    at = datetime.fromisoformat(iso) if iso else datetime.now()
     return f"{at:%a %b} {at.day} {at:%H:%M:%S %Y}"
 
 

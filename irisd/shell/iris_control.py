@@ -32,7 +32,13 @@ class IrisControl:
         self.program = str(program)
         self.timeout = timeout
 
-    async def run(self, *args: str, timeout: float | None = None, check: bool = True) -> Completed:
+    # The timeout is a parameter on purpose: a caller budgets each command (ShutdownTimeout).
+    async def run(
+        self,
+        *args: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+        check: bool = True,
+    ) -> Completed:
         argv = (self.program, *args)
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -80,18 +86,22 @@ class IrisControl:
         done = await self.run("list", *([instance] if instance else []))
         return parse_list(done.stdout)
 
-    async def start(self, instance: str, *, timeout: float | None = None) -> InstanceStatus:
+    async def start(self, instance: str, *, timeout: float | None = None) -> InstanceStatus:  # noqa: ASYNC109
         await self.run("start", instance, "quietly", timeout=timeout)
         return await self._expect(instance, "running")
 
     async def stop(
-        self, instance: str, *, restart: bool = False, timeout: float | None = None
+        self,
+        instance: str,
+        *,
+        restart: bool = False,
+        timeout: float | None = None,  # noqa: ASYNC109
     ) -> InstanceStatus:
         args = ["stop", instance, "quietly", *(["restart"] if restart else [])]
         await self.run(*args, timeout=timeout)
         return await self._expect(instance, "running" if restart else "down")
 
-    async def force(self, instance: str, *, timeout: float | None = None) -> InstanceStatus:
+    async def force(self, instance: str, *, timeout: float | None = None) -> InstanceStatus:  # noqa: ASYNC109
         await self.run("force", instance, "quietly", timeout=timeout)
         return await self._expect(instance, "down")
 

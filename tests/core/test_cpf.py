@@ -10,7 +10,10 @@ from irisd.core import cpf
 from irisd.core.cpf import Change, LineKind
 
 SHARED = Path("/work/shared/iris/cpf")
-SAMPLE = "[ConfigFile]\nProduct=IRIS\nVersion=2025.1\n\n[config]\nglobals=0,0,0,0,0,0\ngmheap=0\nlocksiz=0\n\n[Startup]\nDefaultPort=1972\n"
+SAMPLE = (
+    "[ConfigFile]\nProduct=IRIS\nVersion=2025.1\n\n"
+    "[config]\nglobals=0,0,0,0,0,0\ngmheap=0\nlocksiz=0\n\n[Startup]\nDefaultPort=1972\n"
+)
 
 
 @pytest.mark.parametrize(

@@ -41,17 +41,21 @@ async def test_start_and_stop_are_real_and_qlist_is_parsed_by_irisd(inst: Instan
     iris = IrisControl(inst.program, timeout=30)
     assert (await iris.status("IRIS")).status == "down"
     status = await iris.start("IRIS")
-    assert status.running and status.state == "ok"
+    assert status.running
+    assert status.state == "ok"
     pid = int(inst.pid.read_text())
     assert inst.ids.exists()
     listed = (await iris.list())[0]
-    assert listed.status == "running" and listed.ports == (status.superserver_port, status.web_port)
+    assert listed.status == "running"
+    assert listed.ports == (status.superserver_port, status.web_port)
     down = await iris.stop("IRIS")
     assert down.status == "down"
     assert control.wait_gone(pid, 5)
-    assert not inst.pid.exists() and not inst.ids.exists()
+    assert not inst.pid.exists()
+    assert not inst.ids.exists()
     codes = _codes(inst)
-    assert "lifecycle.startup" in codes and codes[-1] == "lifecycle.shutdown"
+    assert "lifecycle.startup" in codes
+    assert codes[-1] == "lifecycle.shutdown"
     assert inst.messages.read_text().rstrip().endswith("Shutdown complete")
 
 
@@ -121,9 +125,11 @@ def test_monitor_endpoints(inst: InstancePaths) -> None:
     control.wait_scenario(inst.root, timeout=30)
     web = _ports(inst)[1]
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{web}/api/monitor/metrics").read().decode()
-    assert "iris_system_alerts " in metrics and "iris_license_percent_used" in metrics
+    assert "iris_system_alerts " in metrics
+    assert "iris_license_percent_used" in metrics
     alerts = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{web}/api/monitor/alerts").read())
-    assert alerts and {"time", "severity", "message"} <= set(alerts[0])
+    assert alerts
+    assert {"time", "severity", "message"} <= set(alerts[0])
     again = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{web}/api/monitor/alerts").read())
     assert len(again) < len(alerts)  # reading consumes them
     assert "Lock table full" in inst.alerts.read_text()
@@ -135,7 +141,8 @@ def test_lock_table_full_stops_once_locksiz_is_merged(inst: InstancePaths, tmp_p
     wrong = tmp_path / "wrong.cpf"
     wrong.write_text("[config]\ngmheap=1048576\n")
     result = control.merge(inst.root, wrong)
-    assert result["ok"] and result["pending"] == ["[config] gmheap=1048576"]
+    assert result["ok"]
+    assert result["pending"] == ["[config] gmheap=1048576"]
     assert control.status(inst.root)["failing"] is True
     fix = tmp_path / "fix.cpf"
     fix.write_text("[config]\nlocksiz=67108864\n")
