@@ -10,7 +10,10 @@ import pytest
 from irisd.errors import ControlError
 from irisd.shell.iris_control import IrisControl
 
-QLIST = "IRIS^/usr/irissys/^2025.1.0.223.0^running, since Mon Mar 3 09:00:00 2025^iris.cpf^1972^52773^1972^ok^IRIS^^^/usr/irissys/"
+QLIST = (
+    "IRIS^/usr/irissys/^2025.1.0.223.0^running, since Mon Mar 3 09:00:00 2025^iris.cpf^1972^"
+    "52773^1972^ok^IRIS^^^/usr/irissys/"
+)
 
 
 def _program(tmp_path: Path, body: str) -> Path:
