@@ -177,12 +177,8 @@ class LineAssembler:
         self._partial, self._partial_dropped, self._partial_offset = b"", 0, end
         if _IS_START.match(line):
             self._start(offset, out)
-        elif self._open is None:  # a continuation with nothing to continue: an entry of its own
+        elif self._open is None:  # a continuation with nothing to continue: it opens an entry
             self._open = _Open(offset)
-            self._append(self._open, line, end, truncated=truncated)
-            out.append(self._close(self._open))
-            self._open = None
-            return
         assert self._open is not None
         self._append(self._open, line, end, truncated=truncated)
 
@@ -194,7 +190,7 @@ class LineAssembler:
             starts.insert(0, 0)
         head_end = starts[0] if starts else len(chunk)
         if head_end:
-            self._continue(chunk[:head_end], offset, out)
+            self._continue(chunk[:head_end], offset)
         if not starts:
             return
         if self._open is not None:
@@ -208,11 +204,12 @@ class LineAssembler:
                 self._open = _Open(offset + start)
                 self._append(self._open, chunk[start:], offset + len(chunk))
 
-    def _continue(self, seg: bytes, offset: int, out: list[RawEntry]) -> None:
-        if self._open is not None:
-            self._append(self._open, seg, offset + len(seg))
-        else:  # continuation lines with nothing to continue (start of input, or after a flush)
-            out.append(self._entry(seg, offset))
+    def _continue(self, seg: bytes, offset: int) -> None:
+        # Continuation lines with nothing to continue (start of input, or after a flush) open an
+        # entry of their own, held open like any other so that later ones join it in any chunking.
+        if self._open is None:
+            self._open = _Open(offset)
+        self._append(self._open, seg, offset + len(seg))
 
     def _start(self, offset: int, out: list[RawEntry]) -> None:
         if self._open is not None:
