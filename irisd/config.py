@@ -128,6 +128,7 @@ class TailSection(Section):
     batch_max_events: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
     batch_linger_ms: Annotated[int, Field(ge=0, le=60_000)] = 5
     retry_interval: Seconds = 5.0
+    rotate_wait: Annotated[float, Field(ge=0, le=300)] = 1.0
 
 
 class RulesSection(Section):

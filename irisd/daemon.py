@@ -53,7 +53,9 @@ log = logging.getLogger("irisd")
 def tail_policy(settings: Settings) -> TailPolicy:
     t = settings.tail
     limits = Limits(t.max_line_bytes, t.max_entry_lines, t.max_entry_bytes)
-    return TailPolicy(t.poll_interval, t.entry_linger, t.read_chunk_bytes, t.retry_interval, limits)
+    return TailPolicy(
+        t.poll_interval, t.entry_linger, t.read_chunk_bytes, t.retry_interval, limits, t.rotate_wait
+    )
 
 
 def host_zone(name: str) -> ZoneInfo:

@@ -51,6 +51,7 @@ class TailPolicy:
     read_chunk_bytes: int = 1 << 20
     retry_interval: float = 5.0
     limits: Limits = field(default_factory=Limits)
+    rotate_wait: float = 1.0
 
 
 @dataclass(slots=True)
@@ -78,8 +79,9 @@ class _Open:
     fingerprint: str
     source: str
     assembler: LineAssembler
-    builder: EventBuilder
+    builder: EventBuilder | None
     last_data: float = 0.0
+    generation: int = 0
 
 
 BuilderFactory = Callable[[str], EventBuilder]
@@ -123,11 +125,12 @@ class Tailer:
         self._wake = asyncio.Event()
         self._file: _Open | None = None
         self._problem: str | None = None
+        self._queue: list[tuple[int, os.stat_result]] = []  # files seen at the path, not yet read
         self._file_rotated = False
 
     def set_classifier(self, classifier: Classifier) -> None:
         """New rules (a reload) apply from the next entry on."""
-        if self._file is not None:
+        if self._file is not None and self._file.builder is not None:
             self._file.builder.classifier = classifier
 
     def wake(self) -> None:
@@ -142,7 +145,7 @@ class Tailer:
                 if not progressed:
                     await self._sleep(self._idle_timeout())
         finally:
-            self._close()
+            self.close()
 
     def step(self) -> bool:
         """One round: open if needed, read what is there, handle rotation. True if it did work."""
@@ -152,30 +155,58 @@ class Tailer:
         if self._file is None and not self._open():
             return False
         assert self._file is not None
+        self._discover(self._file)
         if self._read_chunk(self._file):
             return True
         return self._at_end(self._file)
 
     # -- opening ----------------------------------------------------------------------------------
 
-    def _open(self) -> bool:
-        checkpoint = self.store.checkpoint(str(self.path))
-        if checkpoint is not None and self._resume_rotated(checkpoint):
-            return True
+    def _discover(self, current: _Open) -> None:
+        """While one file is read, a new one may appear at the path and even be rotated away
+        before we get to it: open each as soon as it is seen, so its descriptor keeps it."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return
+        known = {(current.dev, current.ino)} | {(q.st_dev, q.st_ino) for _, q in self._queue}
+        if (st.st_dev, st.st_ino) in known:
+            return
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as exc:
-            self._report(f"cannot open {self.path}: {exc.strerror}", "tail.missing")
-            return False
-        st = os.fstat(fd)
-        first = _first_line(fd)
-        if first is None:  # empty, or no complete first line yet: nothing to identify it by
+        except OSError:
+            return
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) in known:
             os.close(fd)
-            self._report(f"{self.path} has no complete first line yet", "tail.waiting")
-            return False
-        fp = fingerprint(first)
+            return
+        self._queue.append((fd, opened))
+
+    def _open(self) -> bool:
+        checkpoint = self.store.checkpoint(str(self.path))
+        if self._queue:
+            fd, st = self._queue.pop(0)
+        elif checkpoint is not None and self._resume_rotated(checkpoint):
+            return True
+        else:
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                self._report(f"cannot open {self.path}: {exc.strerror}", "tail.missing")
+                return False
+            st = os.fstat(fd)
+        first = _first_line(fd)
+        # A file without a complete first line yet is held open all the same: if it is rotated
+        # away before its first line arrives, the descriptor still reads it to its end.
+        fp = fingerprint(first) if first is not None else ""
         same = checkpoint is not None and (checkpoint.dev, checkpoint.ino) == (st.st_dev, st.st_ino)
-        if same and checkpoint and checkpoint.fingerprint == fp and checkpoint.offset <= st.st_size:
+        if (
+            same
+            and fp
+            and checkpoint
+            and checkpoint.fingerprint == fp
+            and checkpoint.offset <= st.st_size
+        ):
             self._attach(
                 fd, st.st_dev, st.st_ino, fp, source=checkpoint.source, offset=checkpoint.offset
             )
@@ -183,8 +214,7 @@ class Tailer:
         # A new file, or the same inode with other content (truncated, or reused): a new source.
         # Its generation grows on the same inode so that event ids never repeat an old source's.
         generation = _generation(checkpoint.source) + 1 if same and checkpoint else 0
-        source = f"{st.st_dev:x}:{st.st_ino:x}:{fp}:{generation}"
-        self._attach(fd, st.st_dev, st.st_ino, fp, source=source, offset=0)
+        self._attach(fd, st.st_dev, st.st_ino, "", source="", offset=0, generation=generation)
         return True
 
     def _resume_rotated(self, checkpoint: Checkpoint) -> bool:
@@ -227,12 +257,14 @@ class Tailer:
             return True
         return False
 
-    def _attach(self, fd: int, dev: int, ino: int, fp: str, *, source: str, offset: int) -> None:
+    def _attach(
+        self, fd: int, dev: int, ino: int, fp: str, *, source: str, offset: int, generation: int = 0
+    ) -> None:
+        """Follow `fd`. An empty `source` means not identified yet (see `_identify`)."""
         self._file_rotated = False
         assembler = LineAssembler(offset=offset, limits=self.policy.limits)
-        self._file = _Open(
-            fd, dev, ino, fp, source, assembler, self.builders(source), self._clock()
-        )
+        builder = self.builders(source) if source else None
+        self._file = _Open(fd, dev, ino, fp, source, assembler, builder, self._clock(), generation)
         if self._problem is not None:
             log.info("reading %s again", self.path, extra={"irisd_code": "tail.recovered"})
         self._problem = None
@@ -243,7 +275,24 @@ class Tailer:
 
     # -- reading ----------------------------------------------------------------------------------
 
+    def _identify(self, f: _Open, *, final: bool = False) -> bool:
+        """Fingerprint the file by its first line (or, for a file that ends without one, by what
+        it holds) and name its source: only then can its entries get ids."""
+        first = _first_line(f.fd)
+        if first is None:
+            if not final:
+                return False
+            first = os.pread(f.fd, _FP_MAX, 0)
+            if not first:
+                return False
+        f.fingerprint = fingerprint(first)
+        f.source = f"{f.dev:x}:{f.ino:x}:{f.fingerprint}:{f.generation}"
+        f.builder = self.builders(f.source)
+        return True
+
     def _read_chunk(self, f: _Open) -> bool:
+        if not f.source and not self._identify(f):
+            return False
         offset = f.assembler.position
         data = os.pread(f.fd, self.policy.read_chunk_bytes, offset)
         if not data:
@@ -254,7 +303,9 @@ class Tailer:
         return True
 
     def _commit(self, f: _Open, raws: list[RawEntry], nbytes: int, *, final: bool = False) -> None:
-        events = [f.builder.build(raw) for raw in raws]
+        builder = f.builder
+        assert builder is not None, "entries are only read from an identified file"
+        events = [builder.build(raw) for raw in raws]
         offset = f.assembler.position if final else f.assembler.pending_offset
         self.store.commit_batch(
             events, Checkpoint(str(self.path), f.source, f.dev, f.ino, f.fingerprint, offset)
@@ -291,9 +342,14 @@ class Tailer:
         except FileNotFoundError:
             moved = True
         if moved or self._file_rotated:
+            # A writer that still holds the renamed file open may append to it for a moment:
+            # keep reading it until it has been quiet for rotate_wait, then move on.
+            if st.st_nlink and self._clock() - f.last_data < self.policy.rotate_wait:
+                self.stats.state = "draining a rotated file"
+                return False
             self._finish(f, "rotated" if st.st_nlink else "deleted")
             return True
-        first = _first_line(f.fd)
+        first = _first_line(f.fd) if f.source else None
         if first is not None and fingerprint(first) != f.fingerprint:
             self._truncated(f, "first line changed")
             return True
@@ -303,9 +359,10 @@ class Tailer:
         return False
 
     def _finish(self, f: _Open, why: str) -> None:
-        while self._read_chunk(f):
-            pass
-        self._commit(f, f.assembler.flush(final=True), 0, final=True)
+        if f.source or self._identify(f, final=True):
+            while self._read_chunk(f):
+                pass
+            self._commit(f, f.assembler.flush(final=True), 0, final=True)
         self.stats.rotations += 1
         log.info("%s was %s; read to its end", self.path, why, extra={"irisd_code": f"tail.{why}"})
         self._close()
@@ -322,6 +379,14 @@ class Tailer:
         )
         self._close()
 
+    def close(self) -> None:
+        """Release every descriptor (the current file and those waiting their turn)."""
+        self._close()
+        for fd, _ in self._queue:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._queue.clear()
+
     def _close(self) -> None:
         if self._file is not None:
             with contextlib.suppress(OSError):
@@ -337,6 +402,8 @@ class Tailer:
         if f.assembler.has_open_entry:
             remaining = self.policy.entry_linger - (self._clock() - f.last_data)
             return max(0.0, min(self.policy.poll_interval, remaining))
+        if self.stats.state == "draining a rotated file":
+            return min(self.policy.poll_interval, self.policy.rotate_wait)
         return self.policy.poll_interval
 
     async def _sleep(self, timeout: float) -> None:  # noqa: ASYNC109 - it is the wait itself
