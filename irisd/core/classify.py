@@ -182,12 +182,12 @@ def load_rules(documents: Iterable[tuple[str, str]]) -> tuple[list[Rule], list[R
         except tomllib.TOMLDecodeError as exc:
             errors.append(RuleError(source, 0, "toml", str(exc)))
             continue
-        disabled.update(str(x) for x in doc.get("disable", []))
-        unknown_keys = set(doc) - {"rule", "disable"}
-        if unknown_keys:
-            errors.append(RuleError(source, 0, sorted(unknown_keys)[0], "unknown top-level key"))
-        for index, raw in enumerate(doc.get("rule", []), 1):
-            compiled = _compile(source, index, raw, len(rules))
+        errors += _document_errors(source, doc)
+        disable, table = doc.get("disable", []), doc.get("rule", [])
+        if isinstance(disable, list):
+            disabled.update(str(x) for x in disable)
+        for index, raw in enumerate(table if isinstance(table, list) else [], 1):
+            compiled = _compile(source, index, raw)
             if isinstance(compiled, RuleError):
                 errors.append(compiled)
             else:
@@ -195,10 +195,22 @@ def load_rules(documents: Iterable[tuple[str, str]]) -> tuple[list[Rule], list[R
     return [r for r in rules if r.id not in disabled], errors
 
 
+def _document_errors(source: str, doc: dict[str, object]) -> list[RuleError]:
+    errors = []
+    unknown_keys = set(doc) - {"rule", "disable"}
+    if unknown_keys:
+        errors.append(RuleError(source, 0, sorted(unknown_keys)[0], "unknown top-level key"))
+    if not isinstance(doc.get("rule", []), list):
+        errors.append(RuleError(source, 0, "rule", "must be an array of tables ([[rule]])"))
+    if not isinstance(doc.get("disable", []), list):
+        errors.append(RuleError(source, 0, "disable", "must be a list of rule ids"))
+    return errors
+
+
 _RULE_KEYS: Final = frozenset({"id", "code", "error_type", "match", "category", "severity"})
 
 
-def _compile(source: str, index: int, raw: object, position: int) -> Rule | RuleError:
+def _compile(source: str, index: int, raw: object) -> Rule | RuleError:
     def fail(field: str, reason: str) -> RuleError:
         return RuleError(source, index, field, reason)
 
@@ -217,13 +229,17 @@ def _compile(source: str, index: int, raw: object, position: int) -> Rule | Rule
     severity = raw.get("severity", 0)
     if not isinstance(severity, int) or isinstance(severity, bool) or not 0 <= severity <= 3:
         return fail("severity", "must be an integer 0-3")
-    pattern = _regex(raw.get("match"), re.MULTILINE)
-    if isinstance(pattern, str) or match is None:
-        return fail("match", pattern if isinstance(pattern, str) else "is required")
+    if match is None:
+        return fail("match", "is required")
+    pattern = _regex(match, re.MULTILINE)
+    if isinstance(pattern, str):
+        return fail("match", pattern)
     category = _regex(raw.get("category"), 0) if "category" in raw else None
     if isinstance(category, str):
         return fail("category", category)
-    rule_id = raw.get("id", f"{code}#{position + 1}")
+    # The default id is the rule's place in its own file, so it does not move when rules are
+    # added in other files (an operator's `disable` names default rules by these ids).
+    rule_id = raw.get("id", f"{code}#{index}")
     if not isinstance(rule_id, str) or not rule_id:
         return fail("id", "must be a non-empty string")
     return Rule(
@@ -259,7 +275,7 @@ def _sensitive(items: object) -> bool:
     import re._constants as c  # type: ignore[import-not-found]
 
     for op, arg in items:  # type: ignore[attr-defined]
-        if op is c.LITERAL and 48 <= arg <= 57:
+        if op in (c.LITERAL, c.NOT_LITERAL) and 48 <= arg <= 57:  # "5", "[^5]"
             return True
         if op is c.RANGE and arg[0] <= 57 and arg[1] >= 48:
             return True
