@@ -193,10 +193,14 @@ class Store:
                 ),
             )
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:
+            # Any failure (also one that is not sqlite3's, such as an int too large to bind)
+            # must end the transaction, or the connection stays inside it for good.
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StateError(f"cannot store events in {self.path}: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"cannot store events in {self.path}: {exc}") from exc
+            raise
         if owed and inserted:
             self._owed_rows += inserted
             self._notify()
@@ -421,10 +425,13 @@ class Store:
                         "INSERT INTO dead_letters (sink, seq, status, body, at) VALUES (?,?,?,?,?)",
                         [(sink, s, *dead) for s in owed_seqs],
                     )
-                done = self._count(
-                    f"SELECT count(*) FROM events WHERE seq IN ({marks}) AND owed = 0", tuple(chunk)
+                # Only rows this call cleared can leave the count: a row in `seqs` that was
+                # already done (a repeated ack) must not take a still-owed row's place.
+                cleared = ",".join("?" * len(owed_seqs))
+                self._owed_rows -= self._count(
+                    f"SELECT count(*) FROM events WHERE owed = 0 AND seq IN ({cleared})",
+                    tuple(owed_seqs),
                 )
-                self._owed_rows -= min(done, len(owed_seqs))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

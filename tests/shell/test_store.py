@@ -1,0 +1,251 @@
+"""The SQLite store on real files: a tail batch and its checkpoint commit together or not at all,
+event ids are unique, the schema is versioned, and /events queries page through history.
+
+The outbox side (claim, ack, release, dead letters) runs in the contract suite shared with
+`MemoryOutbox`, tests/delivery/test_outbox_contract.py; here are what only the store has.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from irisd.core.model import Event, Severity
+from irisd.errors import StateError
+from irisd.shell.store import Checkpoint, Store
+
+
+def event(n: int, **changes: object) -> Event:
+    base = Event(
+        event_id=f"{n:032x}",
+        trace_id=f"{n + 1:032x}",
+        host="db1",
+        instance="IRIS",
+        source="803:1a2b:fp:0",
+        offset=n * 100,
+        timestamp=1_763_106_355.0 + n,
+        severity=Severity(n % 4),
+        code=("journal.error", "journal.switch", "database.mounted", "unknown.info")[n % 4],
+        error_type="resource",
+        category="Generic.Event",
+        pid=4000 + n,
+        message=f"message {n}",
+    )
+    return base._replace(**changes)  # type: ignore[arg-type]
+
+
+def checkpoint(offset: int, path: str = "/iris/mgr/messages.log") -> Checkpoint:
+    return Checkpoint(path, "803:1a2b:fp:0", 0x803, 0x1A2B, "fp", offset)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store(tmp_path / "state" / "irisd.sqlite3", clock=lambda: 1_000.0)
+    yield s
+    s.close()
+
+
+def stored_ids(store: Store) -> list[str]:
+    return [e.event_id for _, e in store.recent_events(limit=1000)][::-1]
+
+
+# -- one transaction per batch -----------------------------------------------------------------------
+
+
+def test_batch_and_checkpoint_are_stored_together(store: Store) -> None:
+    assert store.checkpoint("/iris/mgr/messages.log") is None
+    assert store.commit_batch([event(0), event(1)], checkpoint(200)) == 2
+    assert store.checkpoint("/iris/mgr/messages.log") == checkpoint(200)
+    assert stored_ids(store) == [event(0).event_id, event(1).event_id]
+    reader = sqlite3.connect(store.path)  # another connection sees both, committed
+    assert reader.execute("SELECT count(*) FROM events").fetchone() == (2,)
+    assert reader.execute("SELECT offset FROM checkpoints").fetchone() == (200,)
+    reader.close()
+
+
+def test_failing_insert_leaves_neither_events_nor_checkpoint(store: Store) -> None:
+    store.commit_batch([event(0)], checkpoint(100))
+    store.conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.message = 'boom'"
+        " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
+    with pytest.raises(StateError, match=r"cannot store events in .*irisd.sqlite3: refused"):
+        store.commit_batch([event(1), event(2, message="boom"), event(3)], checkpoint(400))
+    assert stored_ids(store) == [event(0).event_id]
+    assert store.checkpoint("/iris/mgr/messages.log") == checkpoint(100)
+    assert not store.conn.in_transaction
+    assert store.commit_batch([event(1)], checkpoint(200)) == 1  # the store carries on
+
+
+def test_a_value_sqlite_cannot_bind_also_rolls_back(store: Store) -> None:
+    """Not every failure is a sqlite3.Error: an offset past 2**63 raises OverflowError."""
+    store.commit_batch([event(0)], checkpoint(100))
+    with pytest.raises(OverflowError):
+        store.commit_batch([event(1), event(2, offset=2**70)], checkpoint(300))
+    assert not store.conn.in_transaction
+    assert stored_ids(store) == [event(0).event_id]
+    assert store.checkpoint("/iris/mgr/messages.log") == checkpoint(100)
+    assert store.commit_batch([event(1)], checkpoint(200)) == 1
+
+
+def test_duplicate_event_ids_are_ignored_and_the_checkpoint_still_moves(store: Store) -> None:
+    assert store.commit_batch([event(0), event(1)], checkpoint(200)) == 2
+    assert store.commit_batch([event(1), event(2)], checkpoint(300)) == 1
+    assert store.commit_batch([event(0), event(1), event(2)], checkpoint(300)) == 0
+    assert store.event_count() == 3
+    assert store.checkpoint("/iris/mgr/messages.log") == checkpoint(300)
+
+
+def test_an_empty_batch_moves_only_the_checkpoint(store: Store) -> None:
+    assert store.commit_batch([], checkpoint(50)) == 0
+    assert store.checkpoint("/iris/mgr/messages.log") == checkpoint(50)
+    assert store.commit_batch([], checkpoint(0, "/other.log")) == 0
+    assert store.checkpoint("/other.log") == checkpoint(0, "/other.log")
+    assert store.event_count() == 0
+
+
+def test_events_read_back_equal_what_was_stored(store: Store) -> None:
+    full = event(7, labels=(("cut_lines", "12"), ("truncated", "true")), repeat=5)
+    bare = event(8, timestamp=None, pid=None, category=None, code="unknown.unparsed")
+    store.commit_batch([full, bare], checkpoint(900))
+    assert [e for _, e in store.recent_events()] == [bare, full]
+
+
+# -- schema and files --------------------------------------------------------------------------------
+
+
+def test_schema_version_and_wal(store: Store) -> None:
+    assert store.conn.execute("PRAGMA user_version").fetchone() == (1,)
+    assert store.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert store.path.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_reopen_keeps_events_and_checkpoint_and_migrates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "irisd.sqlite3"
+    first = Store(path)
+    first.commit_batch([event(0), event(1)], checkpoint(200))
+    first.close()
+    again = Store(path)
+    assert again.conn.execute("PRAGMA user_version").fetchone() == (1,)
+    assert again.event_count() == 2
+    assert again.checkpoint("/iris/mgr/messages.log") == checkpoint(200)
+    assert again.commit_batch([event(1)], checkpoint(200)) == 0  # ids survive the restart
+    again.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "irisd.sqlite3"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=9")
+    conn.close()
+    with pytest.raises(StateError, match="schema 9 is newer than this irisd knows"):
+        Store(path)
+
+
+def test_a_file_that_is_not_a_database_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "irisd.sqlite3"
+    path.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(StateError, match=f"cannot use database {path}"):
+        Store(path)
+
+
+# -- /events: filters and paging ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def history(store: Store) -> Store:
+    events = [event(n) for n in range(12)] + [event(12, timestamp=None, code="unknown.unparsed")]
+    store.commit_batch(events, checkpoint(1300))
+    return store
+
+
+def offsets(rows: list[tuple[int, Event]]) -> list[int]:
+    return [e.offset // 100 for _, e in rows]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param({}, list(range(12, -1, -1)), id="newest-first"),
+        pytest.param({"limit": 3}, [12, 11, 10], id="limit"),
+        pytest.param({"codes": [("journal.error", False)]}, [8, 4, 0], id="exact-code"),
+        pytest.param({"codes": [("journal.", True)]}, [9, 8, 5, 4, 1, 0], id="code-prefix"),
+        pytest.param({"codes": [("journal", False)]}, [], id="exact-is-not-prefix"),
+        pytest.param(
+            {"codes": [("unknown.", True), ("journal.switch", False)]},
+            [12, 11, 9, 7, 5, 3, 1],
+            id="codes-or",
+        ),
+        pytest.param({"min_severity": 3}, [11, 7, 3], id="min-severity"),
+        pytest.param({"severities": [0, 2]}, [12, 10, 8, 6, 4, 2, 0], id="severities"),
+        pytest.param({"since": 1_763_106_355.0 + 10}, [11, 10], id="since-inclusive-skips-null-ts"),
+        pytest.param({"until": 1_763_106_355.0 + 2}, [1, 0], id="until-exclusive"),
+        pytest.param({"after": 5, "limit": 2}, [3, 2], id="after-a-seq"),
+    ],
+)
+def test_recent_events_filters(
+    history: Store, query: dict[str, object], expected: list[int]
+) -> None:
+    assert offsets(history.recent_events(**query)) == expected  # type: ignore[arg-type]
+
+
+def test_paging_walks_every_row_once(history: Store) -> None:
+    seen: list[int] = []
+    after = None
+    while page := history.recent_events(after=after, limit=5):
+        seen += [seq for seq, _ in page]
+        after = page[-1][0]
+    assert seen == sorted(seen, reverse=True)
+    assert len(seen) == len(set(seen)) == 13
+
+
+# -- what only the store counts ----------------------------------------------------------------------
+
+
+def test_outbox_fills_to_capacity_and_empties_on_ack(tmp_path: Path) -> None:
+    store = Store(tmp_path / "irisd.sqlite3", capacity=3)
+    heard: list[None] = []
+    store.add_listener(lambda: heard.append(None))
+    store.commit_batch([event(0)], checkpoint(100))
+    assert heard == []  # nothing is owed while no sink is registered
+    store.register_sinks(["hook"])
+    store.commit_batch([event(1), event(2), event(3)], checkpoint(400))
+    assert len(heard) == 1
+    assert store.full
+    claimed = store.claim("hook", limit=10, max_bytes=1 << 20)
+    store.ack("hook", [claimed[0].seq])
+    assert not store.full
+    assert store.stats(now=0).rows == 2
+    store.close()
+
+
+def test_repeated_ack_does_not_uncount_a_row_another_sink_owes(tmp_path: Path) -> None:
+    store = Store(tmp_path / "irisd.sqlite3", capacity=1000)
+    store.register_sinks(["a", "b"])
+    store.commit_batch([event(1), event(2)], checkpoint(300))
+    [one, two] = [seq for seq, _ in store.recent_events()][::-1]
+    store.ack("a", [two])
+    store.ack("b", [two])  # row 2 is done
+    store.ack("b", [one, two])  # row 1 still owed by a; row 2 acked a second time
+    assert store.stats(now=0).rows == 1
+    reopened = Store(store.path)  # the count on disk agrees
+    assert reopened.stats(now=0).rows == 1
+    store.close()
+    reopened.close()
+
+
+def test_prune_keeps_owed_and_dead_lettered_rows(tmp_path: Path) -> None:
+    store = Store(tmp_path / "irisd.sqlite3", retain_events=2)
+    store.register_sinks(["hook"])
+    store.commit_batch([event(n) for n in range(6)], checkpoint(600))
+    seqs = sorted(seq for seq, _ in store.recent_events())
+    store.ack("hook", seqs[:3])
+    store.dead_letter("hook", [seqs[3]], status=400, body="no")
+    assert store.prune() == 3  # 0-2: delivered and older than the newest two; 3 is dead
+    assert offsets(store.recent_events()) == [5, 4, 3]
+    assert [d.event.offset for d in store.dead_letters()] == [300]
+    store.close()
