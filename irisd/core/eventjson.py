@@ -10,12 +10,14 @@ what messages.log records).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from json.encoder import encode_basestring
 
 from irisd.core.model import SEVERITY_NAMES, Event, Severity, iso
 
 JsonObject = dict[str, object]
+_q: Callable[[str], str] = encode_basestring  # a JSON string literal, as json.dumps writes it
 
 
 def event_to_dict(event: Event) -> JsonObject:
@@ -40,8 +42,35 @@ def event_to_dict(event: Event) -> JsonObject:
 
 
 def dumps_event(event: Event) -> str:
-    """Compact JSON, non-ASCII kept as UTF-8 (messages.log may hold any text)."""
-    return json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON of `event_to_dict(event)`, non-ASCII kept as UTF-8, byte for byte what
+    `json.dumps(..., ensure_ascii=False, separators=(",", ":"))` writes (a test holds it to
+    that). Built from a template because it runs once per event per claim: twice as fast."""
+    e = event
+    return _TEMPLATE % (
+        _q(e.event_id),
+        _q(e.trace_id),
+        _q(e.host),
+        _q(e.instance),
+        _q(e.source),
+        e.offset,
+        "null" if e.timestamp is None else f'"{iso(e.timestamp)}"',
+        e.severity,
+        SEVERITY_NAMES[e.severity],
+        _q(e.code),
+        _q(e.error_type),
+        "null" if e.category is None else _q(e.category),
+        "null" if e.pid is None else e.pid,
+        _q(e.message),
+        e.repeat,
+        ",".join(f"{_q(k)}:{_q(v)}" for k, v in dict(e.labels).items()),
+    )
+
+
+_TEMPLATE = (
+    '{"event_id":%s,"trace_id":%s,"host":%s,"instance":%s,"source":%s,"offset":%d,'
+    '"timestamp":%s,"severity":%d,"severity_name":"%s","code":%s,"error_type":%s,'
+    '"category":%s,"pid":%s,"message":%s,"repeat":%d,"labels":{%s}}'
+)
 
 
 def event_size(event: Event) -> int:

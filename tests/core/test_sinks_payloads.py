@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from irisd.core.eventjson import dumps_event, event_from_dict, event_to_dict, loads_event
 from irisd.core.model import Event, Severity
@@ -167,3 +169,41 @@ def test_rotation_moves_shift_numbered_files_oldest_first() -> None:
     ]
     assert rotation_moves("ev.jsonl", keep=1) == [("ev.jsonl.1", None), ("ev.jsonl", "ev.jsonl.1")]
     assert rotation_moves("ev.jsonl", keep=0) == [("ev.jsonl", None)]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(BASE, id="full"),
+        pytest.param(BASE._replace(timestamp=None, pid=None, category=None, labels=()), id="nulls"),
+        pytest.param(
+            BASE._replace(message='q"uote\\back\nnl\ttab\x00\x1f\u2028 Ärger 😀'), id="escapes"
+        ),
+        pytest.param(BASE._replace(labels=(('k"', "v\n"), ("b", ""))), id="odd-labels"),
+        pytest.param(BASE._replace(timestamp=0.0005, offset=0, repeat=10**12), id="edges"),
+    ],
+)
+def test_dumps_event_writes_exactly_what_json_dumps_writes(event: Event) -> None:
+    expected = json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+    assert dumps_event(event) == expected
+
+
+@given(
+    message=st.text(),
+    category=st.none() | st.text(max_size=20),
+    labels=st.lists(st.tuples(st.text(max_size=8), st.text(max_size=8)), max_size=3),
+    timestamp=st.none() | st.floats(min_value=0, max_value=4e9),
+    pid=st.none() | st.integers(min_value=0, max_value=2**31),
+)
+def test_dumps_event_matches_json_dumps_for_any_text(
+    message: str,
+    category: str | None,
+    labels: list[tuple[str, str]],
+    timestamp: float | None,
+    pid: int | None,
+) -> None:
+    event = BASE._replace(
+        message=message, category=category, labels=tuple(labels), timestamp=timestamp, pid=pid
+    )
+    expected = json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+    assert dumps_event(event) == expected
