@@ -1,0 +1,352 @@
+"""Delivery speed: messages.log → loopback HTTP receiver, irisd against syslog-ng in the same run.
+
+For each shipper, in a fresh directory with an empty log file:
+  1. start it (irisd: `irisd run` with a webhook sink; syslog-ng: a file source and an http
+     destination, tuned: follow-freq 0.05 s, batches of 1,000 lines, 100 ms batch timeout,
+     4 workers; plus flow control so nothing is dropped, and a fetch limit and window large
+     enough that reading is not throttled at 10 lines per poll) and wait for a first line;
+  2. burst: append N lines (default 200,000) in one write; throughput is N over the time from
+     the write to the last line's receipt;
+  3. paced: append at R lines/s (default 1,000) for S seconds, each line stamped with the time it
+     was written; latency is receipt minus that stamp (p50, p99); the shipper's CPU over the
+     paced run and its peak RSS are read from /proc.
+Lines are single-line IRIS entries (`MM/DD/YY-HH:MM:SS:mmm (pid) sev [Category] text`), so a line
+is an event for irisd and a message for syslog-ng. The receiver (aiohttp, in this process) only
+counts and timestamps.
+
+Targets (issue "Durable delivery"): irisd burst ≥ 1.5x syslog-ng's; irisd p99 ≤ 50 ms at 1,000
+lines/s.
+
+    .venv/bin/python bench/deliver.py [--burst 200000] [--rate 1000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+from aiohttp import web
+
+IRISD_CONFIG = """\
+[instance]
+name = "IRIS"
+host = "bench"
+messages_log = "{log}"
+timezone = "UTC"
+
+[state]
+dir = "{state}"
+
+[api]
+listen = "unix:{state}/api.sock"
+token_file = "{state}/api.token"
+
+[tail]
+poll_interval = 1.0
+entry_linger = 0.02
+
+[log]
+format = "stderr"
+level = "warning"
+
+[[sinks]]
+name = "bench"
+type = "webhook"
+url = "{url}"
+secret = "bench-secret"
+batch_max_events = 1000
+linger_ms = {linger_ms}
+concurrency = {concurrency}
+timeout = 10
+"""
+
+SYSLOG_NG_CONFIG = """\
+@version: 3.38
+options {{ stats-freq(0); }};
+source s_log {{
+  file("{log}" follow-freq(0.05) flags(no-parse) log-fetch-limit(1000) log-iw-size(100000));
+}};
+destination d_http {{
+  http(url("{url}") method("POST") batch-lines(1000) batch-timeout(100) workers(4)
+       body("${{MESSAGE}}") delimiter("\\n"));
+}};
+log {{ source(s_log); destination(d_http); flags(flow-control); }};
+"""
+
+
+SYSLOG_NG = shutil.which("syslog-ng") or shutil.which("syslog-ng", path="/usr/sbin") or ""
+
+
+def stamp() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%m/%d/%y-%H:%M:%S:") + f"{now.microsecond // 1000:03d}"
+
+
+# A real message shape (memory.shm_allocated), so the classifier's shape cache applies as it does
+# to a real log; `--message` takes another (an unmatched one costs irisd ~100 us in the classifier).
+MESSAGE = "[Generic.Event] Allocated 504MB shared memory using Huge Pages"
+
+
+def line(kind: str, n: int, head: str) -> str:
+    return f"{head} (4242) 0 {MESSAGE} bench {kind} {n} t={time.time_ns()}\n"
+
+
+@dataclass
+class Tally:
+    """What arrived of one kind of line, and when."""
+
+    seen: set[int] = field(default_factory=set)
+    latencies_ms: list[float] = field(default_factory=list)
+    last_ns: int = 0
+
+
+@dataclass
+class Receiver:
+    tallies: dict[str, Tally] = field(default_factory=dict)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def take(self, text: str, now_ns: int) -> None:
+        parts = text.rsplit(" ", 4)  # ... "bench" kind n "t=..."
+        if len(parts) < 4 or parts[-4] != "bench":
+            return
+        kind, n, sent = parts[-3], int(parts[-2]), int(parts[-1][2:])
+        tally = self.tallies.setdefault(kind, Tally())
+        if n not in tally.seen:
+            tally.seen.add(n)
+            tally.latencies_ms.append((now_ns - sent) / 1e6)
+        tally.last_ns = now_ns
+
+    async def irisd(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        now = time.time_ns()
+        for event in json.loads(body)["events"]:
+            self.take(event["message"], now)
+        self.changed.set()
+        return web.Response(status=200)
+
+    async def syslog_ng(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        now = time.time_ns()
+        for text in body.decode().splitlines():
+            self.take(text.rstrip(), now)
+        self.changed.set()
+        return web.Response(status=200)
+
+    async def until(self, kind: str, count: int, stall: float = 20.0) -> bool:
+        """True once `count` lines of `kind` arrived; False if nothing new came for `stall` s."""
+        while len(self.tallies.get(kind, Tally()).seen) < count:
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), stall)
+            except TimeoutError:
+                return False
+        return True
+
+
+@dataclass
+class Result:
+    name: str
+    burst_lines: int
+    burst_seconds: float
+    burst_complete: bool
+    p50_ms: float
+    p99_ms: float
+    paced_complete: bool
+    cpu_percent: float  # of one core, over the paced run
+    rss_mib: float
+
+
+class Shipper:
+    name = ""
+
+    def start(self, work: Path, log: Path, url: str) -> subprocess.Popen[bytes]:
+        raise NotImplementedError
+
+
+class Irisd(Shipper):
+    name = "irisd"
+
+    def __init__(self, linger_ms: int, concurrency: int) -> None:
+        self.linger_ms = linger_ms
+        self.concurrency = concurrency
+
+    def start(self, work: Path, log: Path, url: str) -> subprocess.Popen[bytes]:
+        config = work / "irisd.toml"
+        config.write_text(
+            IRISD_CONFIG.format(
+                log=log,
+                state=work / "state",
+                url=url + "/irisd",
+                linger_ms=self.linger_ms,
+                concurrency=self.concurrency,
+            )
+        )
+        cmd = [sys.executable, "-m", "irisd.cli", "run", "--config", str(config)]
+        return _spawn(cmd, work)
+
+
+class SyslogNg(Shipper):
+    name = "syslog-ng"
+
+    def start(self, work: Path, log: Path, url: str) -> subprocess.Popen[bytes]:
+        config = work / "syslog-ng.conf"
+        config.write_text(SYSLOG_NG_CONFIG.format(log=log, url=url + "/syslog-ng"))
+        cmd = [SYSLOG_NG, "-F", "--no-caps", "-f", str(config), "-R", str(work / "persist")]
+        cmd += ["-p", str(work / "pid"), "-c", str(work / "ctl")]
+        return _spawn(cmd, work)
+
+
+def _spawn(cmd: list[str], work: Path) -> subprocess.Popen[bytes]:
+    with (work / "stderr").open("wb") as err:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+
+
+async def measure(
+    shipper: Shipper, receiver: Receiver, url: str, args: argparse.Namespace
+) -> Result:
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{shipper.name}-"))
+    log = work / "messages.log"
+    log.touch()
+    proc = shipper.start(work, log, url)
+    try:
+        return await _measure(shipper, proc, receiver, log, args)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _measure(
+    shipper: Shipper,
+    proc: subprocess.Popen[bytes],
+    receiver: Receiver,
+    log: Path,
+    args: argparse.Namespace,
+) -> Result:
+    tag = shipper.name.replace("-", "")
+    with log.open("a") as out:
+        out.write(line(f"{tag}warm", 0, stamp()) + line(f"{tag}warm", 1, stamp()))
+    if not await receiver.until(f"{tag}warm", 1, stall=30):
+        raise SystemExit(f"{shipper.name} delivered nothing; see its stderr")
+    burst_lines, burst_seconds, burst_ok = await _burst(receiver, log, f"{tag}burst", args.burst)
+    process = psutil.Process(proc.pid)
+    cpu_before = process.cpu_times()
+    started = time.monotonic()
+    peak = await _paced(receiver, log, f"{tag}paced", args, process)
+    paced_ok = await receiver.until(f"{tag}paced", int(args.rate * args.seconds))
+    elapsed = time.monotonic() - started
+    cpu = process.cpu_times()
+    used = (cpu.user - cpu_before.user) + (cpu.system - cpu_before.system)
+    latencies = sorted(receiver.tallies[f"{tag}paced"].latencies_ms)
+    return Result(
+        name=shipper.name,
+        burst_lines=burst_lines,
+        burst_seconds=burst_seconds,
+        burst_complete=burst_ok,
+        p50_ms=statistics.median(latencies),
+        p99_ms=latencies[int(len(latencies) * 0.99) - 1],
+        paced_complete=paced_ok,
+        cpu_percent=100 * used / elapsed,
+        rss_mib=peak / 2**20,
+    )
+
+
+async def _burst(receiver: Receiver, log: Path, kind: str, count: int) -> tuple[int, float, bool]:
+    head = stamp()
+    data = "".join(line(kind, n, head) for n in range(count))
+    start = time.time_ns()
+    with log.open("a") as out:
+        out.write(data)
+    complete = await receiver.until(kind, count)
+    tally = receiver.tallies[kind]
+    return len(tally.seen), (tally.last_ns - start) / 1e9, complete
+
+
+async def _paced(
+    receiver: Receiver, log: Path, kind: str, args: argparse.Namespace, process: psutil.Process
+) -> int:
+    """Append at `rate` lines/s in 5 ms ticks for `seconds`; the peak RSS seen meanwhile."""
+    total = int(args.rate * args.seconds)
+    tick = 0.005
+    per_tick = args.rate * tick
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    written = 0
+    peak = process.memory_info().rss
+    with log.open("a", buffering=1) as out:
+        while written < total:
+            due = min(total, int((loop.time() - begin) / tick * per_tick) + 1)
+            while written < due:
+                out.write(line(kind, written, stamp()))
+                written += 1
+            out.flush()
+            if written % 500 == 0:
+                peak = max(peak, process.memory_info().rss)
+            await asyncio.sleep(tick)
+    return peak
+
+
+async def main(args: argparse.Namespace) -> None:
+    receiver = Receiver()
+    app = web.Application(client_max_size=256 << 20)
+    app.router.add_post("/irisd", receiver.irisd)
+    app.router.add_post("/syslog-ng", receiver.syslog_ng)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    shippers: list[Shipper] = [Irisd(args.linger_ms, args.concurrency)]
+    if SYSLOG_NG:
+        shippers.append(SyslogNg())
+    else:
+        print("syslog-ng not installed (apt-get install syslog-ng-core syslog-ng-mod-http)")
+    results = [await measure(s, receiver, url, args) for s in shippers]
+    await runner.cleanup()
+    report(results, args)
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    print(f"burst of {args.burst:,} lines; paced {args.rate:,} lines/s for {args.seconds:g} s")
+    print(
+        f"{'shipper':<10} {'burst lines/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'CPU %':>7} {'RSS MiB':>8}"
+    )
+    for r in results:
+        rate = r.burst_lines / r.burst_seconds
+        flag = "" if r.burst_complete and r.paced_complete else "  (INCOMPLETE: lines missing)"
+        print(
+            f"{r.name:<10} {rate:>14,.0f} {r.p50_ms:>8.1f} {r.p99_ms:>8.1f} "
+            f"{r.cpu_percent:>7.1f} {r.rss_mib:>8.1f}{flag}"
+        )
+    if len(results) == 2:
+        ours, theirs = (r.burst_lines / r.burst_seconds for r in results)
+        print(f"irisd / syslog-ng burst throughput: {ours / theirs:.2f}x (target >= 1.5x)")
+        print(f"irisd p99 at {args.rate:,} lines/s: {results[0].p99_ms:.1f} ms (target <= 50 ms)")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--burst", type=int, default=200_000, help="lines in the burst")
+    parser.add_argument("--rate", type=int, default=1000, help="paced lines per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced run")
+    parser.add_argument("--linger-ms", type=int, default=5, help="irisd sink linger_ms")
+    parser.add_argument("--concurrency", type=int, default=4, help="irisd sink concurrency")
+    parser.add_argument("--message", default=MESSAGE, help="[Category] text of every line")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    MESSAGE = arguments.message
+    asyncio.run(main(arguments))
