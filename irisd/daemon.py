@@ -322,16 +322,7 @@ class Daemon:
 
     async def events(self, query: EventQuery) -> Sequence[EventRow]:
         assert self.store is not None
-        rows = self.store.recent_events(
-            codes=[(p.text, p.prefix) for p in query.codes],
-            min_severity=None if query.min_severity is None else int(query.min_severity),
-            severities=sorted(int(s) for s in query.severities),
-            since=query.since,
-            until=query.until,
-            after=query.after,
-            limit=query.limit,
-        )
-        return [EventRow(seq, event) for seq, event in rows]
+        return store_events(self.store, query)
 
     def _define_metrics(self) -> None:
         m = self.registry
@@ -394,6 +385,20 @@ class Daemon:
         m["depth"].set(stats.rows)
         m["full"].set(1 if stats.full else 0)
         m["oldest"].set(stats.oldest_age or 0.0)
+
+
+def store_events(store: Store, query: EventQuery) -> list[EventRow]:
+    """The API's event query, answered by the store (filters in SQL, newest first)."""
+    rows = store.recent_events(
+        codes=[(p.text, p.prefix) for p in query.codes],
+        min_severity=None if query.min_severity is None else int(query.min_severity),
+        severities=sorted(int(s) for s in query.severities),
+        since=query.since,
+        until=query.until,
+        after=query.after,
+        limit=query.limit,
+    )
+    return [EventRow(seq, event) for seq, event in rows]
 
 
 _EVENT_LOG = logging.getLogger("irisd.event")

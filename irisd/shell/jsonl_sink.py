@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from irisd.core.sinks.jsonl import jsonl_lines, needs_rotation, rotation_moves
+from irisd.shell.durable import fsync_dir
 from irisd.shell.outbox import OutboxItem
 from irisd.shell.publisher import Answer, Send, SinkOptions
 
@@ -80,21 +81,13 @@ class JsonlFile:
                     Path(old).rename(new)
             except FileNotFoundError:
                 continue
-        _fsync_dir(self.path.parent)
+        fsync_dir(self.path.parent)
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class JsonlDriver:

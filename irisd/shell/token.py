@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Final
 
 from irisd.errors import StateError
+from irisd.shell.durable import fsync_dir
 
 TOKEN_BYTES: Final = 32
 MIN_LENGTH: Final = 16
@@ -108,7 +109,7 @@ def _publish(tmp: Path, path: Path, token: str) -> None:
         if exc.errno not in _NO_LINKS:
             raise StateError(f"cannot create token file {path}: {exc.strerror}") from exc
         _create_exclusive(path, token)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _create_exclusive(path: Path, token: str) -> None:
@@ -120,11 +121,3 @@ def _create_exclusive(path: Path, token: str) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(token.encode() + b"\n")
         os.fsync(f.fileno())
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

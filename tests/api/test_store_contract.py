@@ -18,6 +18,7 @@ from api_fakes import AUTH, FILTER_CASES, NOW, SAMPLE, TOKEN, FakeServices, make
 from irisd.api.app import make_app
 from irisd.api.services import EventQuery, EventRow
 from irisd.core.metrics import MetricsRegistry
+from irisd.daemon import store_events
 from irisd.shell.store import Checkpoint, Store
 
 Client = TestClient  # type: ignore[type-arg]
@@ -36,16 +37,7 @@ class StoreServices:
         return MetricsRegistry()
 
     async def events(self, query: EventQuery) -> Sequence[EventRow]:
-        rows = self.store.recent_events(
-            codes=[(p.text, p.prefix) for p in query.codes],
-            min_severity=None if query.min_severity is None else int(query.min_severity),
-            severities=sorted(int(s) for s in query.severities),
-            since=query.since,
-            until=query.until,
-            after=query.after,
-            limit=query.limit,
-        )
-        return [EventRow(seq, event) for seq, event in rows]
+        return store_events(self.store, query)
 
 
 def _store(tmp_path: Path) -> Store:
