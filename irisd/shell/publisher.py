@@ -147,6 +147,7 @@ class Publisher:
         self.counters = Counters(metrics or MetricsRegistry())
         self._closing = asyncio.Event()
         self._wakes = {d.options.name: asyncio.Event() for d in self._drivers}
+        self._backlog: dict[str, bool] = {}
         self._wake_all()  # rows may be pending from before the start: look once at once
         outbox.register_sinks([d.options.name for d in self._drivers])
         outbox.add_listener(self._wake_all)
@@ -175,17 +176,23 @@ class Publisher:
                 group.create_task(self._deliver(driver, items, slots))
 
     async def _next_batch(self, opts: SinkOptions) -> list[OutboxItem]:
+        """The next batch to send; [] once closing. A full batch means a backlog: claim again at
+        once. Otherwise sleep until the outbox says there is more (or IDLE_POLL passes), then
+        linger so the batch fills. The wake-up is cleared before claiming, so an append that
+        lands during a claim is never missed."""
         wake = self._wakes[opts.name]
         while not self._closing.is_set():
+            if not self._backlog.get(opts.name, False):
+                await self._wait(wake, IDLE_POLL)
+                wake.clear()
+                if opts.linger > 0 and not self._closing.is_set():
+                    await self._clock.sleep(opts.linger)
             items = self._outbox.claim(
                 opts.name, limit=opts.batch_max_events, max_bytes=opts.batch_max_bytes
             )
+            self._backlog[opts.name] = _is_full(items, opts)
             if items:
                 return items
-            await self._wait(wake, IDLE_POLL)
-            wake.clear()
-            if opts.linger > 0 and not self._closing.is_set():
-                await self._clock.sleep(opts.linger)
         return []
 
     async def _deliver(
@@ -322,6 +329,13 @@ class Publisher:
     def _wake_all(self) -> None:
         for wake in self._wakes.values():
             wake.set()
+
+
+def _is_full(items: list[OutboxItem], opts: SinkOptions) -> bool:
+    # Past half the byte budget the next event may well not have fitted: call it full.
+    return (
+        len(items) >= opts.batch_max_events or sum(i.size for i in items) * 2 > opts.batch_max_bytes
+    )
 
 
 def record_outbox_stats(registry: MetricsRegistry, stats: OutboxStats) -> None:

@@ -304,7 +304,7 @@ async def test_a_long_receiver_outage_loses_nothing_keeps_memory_flat_and_catche
     writer = Writer(rig.log, per_burst=200, pause=0.01)
     writing = asyncio.create_task(writer.run(total))
     rss: list[int] = []
-    while not writing.done() or len(rss) < 20:
+    while not writing.done() or len(rss) < 20 or rig.receiver.refused < 20:
         await asyncio.sleep(0.1)  # sample the daemon's memory through the outage
         rss.append(daemon.memory_info().rss)
     await writing
@@ -317,7 +317,6 @@ async def test_a_long_receiver_outage_loses_nothing_keeps_memory_flat_and_catche
     lines, duplicates = verdict(rig.receiver, total)
     settled = rss[len(rss) // 4 :]  # after start-up and the first fill of SQLite's page cache
     growth = (max(settled) - min(settled)) / 2**20
-    assert refused_during_outage > 10
     assert growth < 8, f"RSS grew {growth:.1f} MiB while the receiver was down"
     print(
         f"\noutage: {lines} lines after {refused_during_outage} refusals, {duplicates} "
