@@ -34,7 +34,7 @@ from typing import Protocol
 from irisd.core.metrics import Family, MetricsRegistry
 from irisd.core.model import Severity
 from irisd.core.retry import Backoff, Verdict, decide, parse_retry_after
-from irisd.shell.outbox import Outbox, OutboxItem, OutboxStats
+from irisd.shell.outbox import Outbox, OutboxItem
 
 log = logging.getLogger("irisd.publish")
 
@@ -336,20 +336,3 @@ def _is_full(items: list[OutboxItem], opts: SinkOptions) -> bool:
     return (
         len(items) >= opts.batch_max_events or sum(i.size for i in items) * 2 > opts.batch_max_bytes
     )
-
-
-def record_outbox_stats(registry: MetricsRegistry, stats: OutboxStats) -> None:
-    """Refresh the outbox gauges (the daemon calls this before a scrape or on its status tick)."""
-    by = ("sink",)
-    registry.gauge("irisd_outbox_rows", "Events held in the outbox.").set(stats.rows)
-    registry.gauge("irisd_outbox_full", "1 while the outbox is full (tailing paused).").set(
-        1 if stats.full else 0
-    )
-    oldest = registry.gauge(
-        "irisd_outbox_oldest_unacked_age_seconds", "Age of the oldest undelivered event.", by
-    )
-    depth = registry.gauge("irisd_outbox_depth", "Events owed to a sink, by state.", (*by, "state"))
-    for sink, s in stats.sinks.items():
-        oldest.labels(sink=sink).set(s.oldest_age or 0.0)
-        for state, value in (("pending", s.pending), ("in_flight", s.in_flight), ("dead", s.dead)):
-            depth.labels(sink=sink, state=state).set(value)
