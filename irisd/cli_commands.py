@@ -62,8 +62,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     demo.set_defaults(func=_demo)
 
     from irisd.api.commands import add_commands as api_commands
+    from irisd.shell.deadletter_cli import add_commands as deadletter_commands
 
     api_commands(sub)
+    deadletter_commands(sub)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -198,7 +198,7 @@ class SinkBase(Section):
     min_severity: Annotated[int, Field(ge=0, le=3)] = 0
     batch_max_events: Annotated[int, Field(ge=1, le=100_000)] = 500
     batch_max_bytes: Annotated[int, Field(ge=KiB, le=64 * MiB)] = MiB
-    linger_ms: Annotated[int, Field(ge=0, le=60_000)] = 200
+    linger_ms: Annotated[int, Field(ge=0, le=60_000)] = 5
     concurrency: Annotated[int, Field(ge=1, le=100)] = 10
     timeout: Seconds = 10.0
     backoff_base: Seconds = 1.0
