@@ -96,6 +96,12 @@ def fingerprint(first_line: bytes) -> str:
     return hashlib.blake2b(first_line, digest_size=8).hexdigest()
 
 
+def _head_fingerprint(fd: int) -> str:
+    """The fingerprint the file would be identified by now (see `Tailer._identify`)."""
+    first = _first_line(fd)
+    return fingerprint(first if first is not None else os.pread(fd, _FP_MAX, 0))
+
+
 def _first_line(fd: int) -> bytes | None:
     head = os.pread(fd, _FP_MAX, 0)
     nl = head.find(b"\n")
@@ -297,18 +303,33 @@ class Tailer:
         data = os.pread(f.fd, self.policy.read_chunk_bytes, offset)
         if not data:
             return False
+        if offset and _head_fingerprint(f.fd) != f.fingerprint:
+            # Truncated and rewritten past our offset since we last looked (copytruncate under a
+            # busy writer): these bytes are the middle of new content, read from its start instead.
+            self._truncated(f, "first line changed")
+            return True
         f.last_data = self._clock()
         self._commit(f, f.assembler.feed(data), len(data))
         self.stats.lag_bytes = max(0, os.fstat(f.fd).st_size - f.assembler.position)
         return True
 
-    def _commit(self, f: _Open, raws: list[RawEntry], nbytes: int, *, final: bool = False) -> None:
+    def _commit(
+        self,
+        f: _Open,
+        raws: list[RawEntry],
+        nbytes: int,
+        *,
+        final: bool = False,
+        reset: bool = False,
+    ) -> None:
+        """Store `raws` with the checkpoint after them; `reset` forgets the file's offset instead."""
         builder = f.builder
         assert builder is not None, "entries are only read from an identified file"
         events = [builder.build(raw) for raw in raws]
         offset = f.assembler.position if final else f.assembler.pending_offset
+        fp, offset = ("", 0) if reset else (f.fingerprint, offset)
         self.store.commit_batch(
-            events, Checkpoint(str(self.path), f.source, f.dev, f.ino, f.fingerprint, offset)
+            events, Checkpoint(str(self.path), f.source, f.dev, f.ino, fp, offset)
         )
         self._count(raws, events, nbytes)
         if self._on_events is not None and events:
@@ -369,8 +390,14 @@ class Tailer:
 
     def _truncated(self, f: _Open, why: str) -> None:
         self.stats.truncations += 1
-        # Forget the old offset durably, so a restart cannot resume the new content there.
-        self.store.commit_batch([], Checkpoint(str(self.path), f.source, f.dev, f.ino, "", 0))
+        # The entry still open was read in full lines from the old content: store it, or it is
+        # lost. (A line still without its newline is not: its end, like the rest of what was not
+        # read, exists only in the copy.) In the same transaction forget the old offset
+        # durably, so a restart cannot resume the new content there.
+        if f.builder is not None:
+            self._commit(f, f.assembler.flush(), 0, reset=True)
+        else:  # never identified, so nothing was read from it
+            self.store.commit_batch([], Checkpoint(str(self.path), f.source, f.dev, f.ino, "", 0))
         log.warning(
             "%s was truncated (%s); reading it again from the start",
             self.path,
