@@ -1,0 +1,338 @@
+"""`irisd run` as a real child process under a real NOTIFY_SOCKET: systemd's view of it (READY,
+STATUS, WATCHDOG, RELOADING, STOPPING, the exit code), what it detects through the API client and
+/metrics, a configuration error's exit 78, and its stored counts against `irisd classify`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from irisd.api.client import ApiClient
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = Path(__file__).resolve().parents[2] / "../shared/iris/samples/messages.log"
+
+CONFIG = """\
+[instance]
+name = "IRIS"
+host = "e2e-host"
+messages_log = "{log}"
+timezone = "Europe/Helsinki"
+
+[state]
+dir = "{state}"
+
+[api]
+listen = "unix:{sock}"
+
+[tail]
+poll_interval = 0.1
+entry_linger = 0.05
+rotate_wait = 0.1
+
+[daemon]
+status_interval = 0.3
+drain_timeout = 2
+
+[log]
+format = "stderr"
+level = "{level}"
+"""
+
+ENTRIES = (
+    b"11/14/25-09:45:55:740 (50778) 0 [WriteDaemon.Started] Write daemon started.\n"
+    b"11/27/25-16:08:53:863 (213251) 3 [Generic.Event] *** SERIOUS INTERSYSTEMS IRIS ERROR THAT"
+    b" COULD CAUSE DATABASE DEGRADATION\n"
+    b"\tHAS OCCURRED.  TO PREVENT DEGRADATION THE WRITE DAEMON WILL NOT RUN ***\n"
+)
+MORE = (
+    b"11/28/25-09:09:27:483 (4829) 1 [Utility.Event] Shutdown detected WDSTOP set\n"
+    b"11/20/25-13:27:24:883 (40158) 2 [Generic.Event] JRNCREATE in jrnstart() - Error 13="
+    b"(Permission denied)\n"
+)
+
+
+class Notifications:
+    """The datagram socket systemd would own; the daemon finds it in $NOTIFY_SOCKET."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.seen: list[list[str]] = []
+
+    def until(self, field: str, within: float = 15.0) -> list[str]:
+        """Receive datagrams until one has a field starting with `field` (e.g. "READY=1");
+        return that datagram's fields."""
+        deadline = time.monotonic() + within
+        while True:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"no {field} within {within}s; saw {self.seen}"
+            self.sock.settimeout(remaining)
+            try:
+                fields = self.sock.recv(4096).decode().split("\n")
+            except TimeoutError:
+                continue
+            self.seen.append(fields)
+            if any(f.startswith(field) for f in fields):
+                return fields
+
+    def first(self, field: str) -> int:
+        """The index of the first datagram that held `field`."""
+        return next(i for i, fields in enumerate(self.seen) if field in fields)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Daemon:
+    """`irisd run` in a scratch directory: config, log, state and API socket all in tmp_path."""
+
+    def __init__(self, tmp_path: Path, *, log_bytes: bytes = b"", level: str = "info") -> None:
+        self.dir = tmp_path
+        self.log = tmp_path / "mgr" / "messages.log"
+        self.state = tmp_path / "state"
+        self.sock = tmp_path / "api.sock"
+        self.config = tmp_path / "irisd.toml"
+        self.stderr_path = tmp_path / "stderr.log"
+        self.log.parent.mkdir()
+        self.log.write_bytes(log_bytes)
+        self.write_config(level)
+        self.notify = Notifications(tmp_path / "notify.sock")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write_config(self, level: str = "info", extra: str = "") -> None:
+        text = CONFIG.format(log=self.log, state=self.state, sock=self.sock, level=level)
+        self.config.write_text(text + extra)
+
+    def start(self, *, watchdog_usec: int = 2_000_000) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("IRISD_", "JOURNAL_"))}
+        env |= {"NOTIFY_SOCKET": str(self.notify.sock.getsockname())}
+        env |= {"WATCHDOG_USEC": str(watchdog_usec)}
+        with open(self.stderr_path, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "irisd.cli", "run", "--config", str(self.config)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+
+    def append(self, data: bytes) -> None:
+        with open(self.log, "ab") as f:
+            f.write(data)
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, within: float = 15.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(within)
+
+    def client(self) -> ApiClient:
+        token = (self.state / "api.token").read_text().strip()
+        return ApiClient(self.sock, token)
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.notify.close()
+
+
+@pytest.fixture
+def make_daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    made: list[Daemon] = []
+
+    def make(**kw: object) -> Daemon:
+        d = Daemon(tmp_path, **kw)  # type: ignore[arg-type]
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+async def until(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+# -- the service lifecycle ---------------------------------------------------------------------------
+
+
+async def test_systemd_sees_ready_watchdog_status_reload_and_stopping(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon(log_bytes=ENTRIES)
+    daemon.start()
+    ready = daemon.notify.until("READY=1")
+    assert daemon.sock.is_socket(), "READY=1 came before the API socket was bound"
+    assert any(f.startswith("STATUS=") for f in ready)
+    async with daemon.client() as api:
+        assert (await api.health())["status"] == "ok"
+    daemon.notify.until("WATCHDOG=1")
+    [status] = daemon.notify.until("STATUS=following; 2 entries")
+    assert status == "STATUS=following; 2 entries, lag 0 bytes, outbox 0"
+
+    daemon.write_config(level="debug")
+    daemon.signal(signal.SIGHUP)
+    reloading = daemon.notify.until("RELOADING=1")
+    assert any(f.startswith("MONOTONIC_USEC=") for f in reloading)
+    daemon.notify.until("READY=1")
+
+    daemon.config.write_text("[tail]\npoll_interval = -1\n")  # a broken file: reload refused
+    daemon.signal(signal.SIGHUP)
+    daemon.notify.until("RELOADING=1")
+    daemon.notify.until("READY=1")
+    daemon.notify.until("WATCHDOG=1")  # still running, still making progress
+
+    daemon.signal(signal.SIGTERM)
+    daemon.notify.until("STOPPING=1")
+    assert daemon.wait() == 0
+    order = ["READY=1", "WATCHDOG=1", "RELOADING=1", "STOPPING=1"]
+    assert sorted(order, key=daemon.notify.first) == order
+    assert daemon.notify.seen[-1][0] == "STOPPING=1"
+    assert "configuration reloaded" in daemon.stderr
+    assert "reload refused" in daemon.stderr
+    assert "tail.poll_interval" in daemon.stderr
+
+
+async def test_appended_entries_show_up_through_the_api_and_metrics(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon(log_bytes=ENTRIES)
+    daemon.start()
+    daemon.notify.until("READY=1")
+    async with daemon.client() as api:
+
+        async def stored(n: int) -> bool:
+            return len((await api.events([("limit", "100")]))["events"]) == n  # type: ignore[arg-type]
+
+        await until(lambda: stored(2))
+        daemon.append(MORE)
+        await until(lambda: stored(4))
+        page = await api.events([("min_severity", "severe")])
+        codes = [(e["code"], e["severity"]) for e in page["events"]]  # type: ignore[index,union-attr]
+        assert codes == [("journal.error", 2), ("lifecycle.abnormal_shutdown", 2),
+                         ("database.degradation", 3)]  # fmt: skip
+        newest = page["events"][0]  # type: ignore[index]
+        assert newest["host"] == "e2e-host"
+        assert len(newest["trace_id"]) == 32
+
+        samples = metric_samples(await api.metrics())
+        assert samples[("irisd_entries_total", ())] == 4
+        assert samples[("irisd_lines_total", ())] == 5
+        assert (
+            samples[("irisd_events_total", (("code", "database.degradation"), ("severity", "3")))]
+            == 1
+        )
+        assert samples[("irisd_parse_failures_total", ())] == 0
+        assert samples[("irisd_tail_lag_bytes", ())] == 0
+
+        status = await api.status()
+        assert status["tail"]["entries"] == 4  # type: ignore[index]
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+
+
+def test_configuration_error_exits_78_naming_the_key_on_one_line(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon()
+    daemon.write_config(extra="[outbox]\nmax_events = 5\n")
+    daemon.start()
+    assert daemon.wait() == 78
+    lines = daemon.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("irisd: outbox.max_events: ")
+    assert str(daemon.config) in lines[0]
+    assert daemon.notify.seen == []
+    assert not daemon.sock.exists()
+
+
+# -- the daemon's counts equal the offline classifier's ----------------------------------------------
+
+
+def classify_summary(path: Path) -> dict[str, object]:
+    """`irisd classify --summary`, as an operator runs it on an old log."""
+    offline = subprocess.run(
+        [sys.executable, "-m", "irisd.cli", "classify", "--summary", "--timezone",
+         "Europe/Helsinki", str(path)],
+        capture_output=True, check=True, timeout=60,
+    )  # fmt: skip
+    summary: dict[str, object] = json.loads(offline.stdout)
+    return summary
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="the real sample log is not here")
+async def test_classify_summary_equals_what_the_daemon_stored(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    daemon = make_daemon()
+    shutil.copyfile(SAMPLE, daemon.log)
+    summary = classify_summary(daemon.log)
+    daemon.start()
+    daemon.notify.until("READY=1")
+    async with daemon.client() as api:
+
+        async def caught_up() -> bool:
+            tail = (await api.status())["tail"]
+            return tail["entries"] == summary["entries"] and tail["lag_bytes"] == 0  # type: ignore[index]
+
+        await until(caught_up, within=30)
+        samples = metric_samples(await api.metrics())
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+
+    db = sqlite3.connect(daemon.state / "irisd.sqlite3")
+    by_code = dict(db.execute("SELECT code, sum(repeat) FROM events GROUP BY code"))
+    by_severity = dict(db.execute("SELECT severity, sum(repeat) FROM events GROUP BY severity"))
+    (rows,) = db.execute("SELECT count(*) FROM events").fetchone()
+    (unparsed,) = db.execute(
+        "SELECT count(*) FROM events WHERE code = 'unknown.unparsed'"
+    ).fetchone()
+    db.close()
+    assert rows == summary["entries"] == 11_950
+    assert unparsed == summary["unparsed"] == 0
+    assert by_code == summary["by_code"]
+    names = ("info", "warning", "severe", "fatal")
+    assert {names[s]: n for s, n in by_severity.items()} == summary["by_severity"]
+    assert samples[("irisd_lines_total", ())] == summary["lines"] == 49_449
+    assert samples[("irisd_bytes_total", ())] == summary["bytes"]
+    metric_codes: dict[str, float] = {}
+    for (name, labels), value in samples.items():
+        if name == "irisd_events_total":
+            code = dict(labels)["code"]
+            metric_codes[code] = metric_codes.get(code, 0) + value
+    assert metric_codes == by_code
