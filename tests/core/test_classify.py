@@ -434,21 +434,24 @@ def sample_keys() -> list[tuple[str | None, str, Severity]]:
 
 
 @needs_sample
-def test_real_sample_classifies_with_nothing_unparsed_and_three_unknowns() -> None:
+def test_real_sample_classifies_with_nothing_unparsed_and_no_unknowns() -> None:
     classifier = default_classifier()
     entries = sample_entries()
     results = [classifier.classify(e.category, e.text, e.severity) for e in entries]
     assert len(entries) == 11_950
     unknown = [e for e, c in zip(entries, results, strict=True) if c.code.startswith("unknown.")]
-    # IRIS garbled these three "Failed to mount ... collation" repeats itself ("dRW] d to mount").
-    assert [(e.text[:40], e.repeat) for e in unknown] == [
-        ("dRW] d to mount /database/accounting/ be", 1),
-        ("dRW] d to mount /database/accounting/ be", 1),
-        ("dRW] d to mount /database/accounting/ be", 2),
+    assert unknown == []
+    # IRIS garbled three "Failed to mount ... collation" repeats itself ("dRW] d to mount"); the
+    # rule table knows that shape too.
+    garbled = [
+        (e.text[:40], c.code)
+        for e, c in zip(entries, results, strict=True)
+        if e.text.startswith("dRW]")
     ]
+    assert garbled == [("dRW] d to mount /database/accounting/ be", "database.mount_failed")] * 3
     assert all(c.severity >= e.severity for e, c in zip(entries, results, strict=True))
     by_code = collections.Counter()
     for e, c in zip(entries, results, strict=True):
         by_code[c.code] += e.repeat
     assert sum(by_code.values()) == 12_178
-    assert by_code["unknown.info"] == 4
+    assert by_code["unknown.info"] == 0
