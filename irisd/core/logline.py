@@ -85,10 +85,7 @@ class LocalClock:
         self._last = float("-inf")
 
     def to_epoch(self, minute: str, second: str, millisecond: str) -> float | None:
-        if minute in self._minutes:
-            bases = self._minutes[minute]
-        else:
-            bases = self._minute_bases(minute)
+        bases = self._minutes[minute] if minute in self._minutes else self._minute_bases(minute)
         if bases is None:
             return None
         offset = int(second) + int(millisecond) / 1000
