@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-SAMPLE = Path(__file__).resolve().parents[1] / "../shared/iris/samples/messages.log"
+SAMPLE = Path(__file__).resolve().parents[1] / "tests/data/messages.log"
 _STAMP = re.compile(rb"^(\d\d/\d\d/\d\d-\d\d:\d\d:\d\d):(\d\d\d) ", re.M)
 
 

@@ -20,7 +20,7 @@ from irisd.core.model import Classification, LogEntry, Severity
 from irisd.errors import ConfigError
 from irisd.rules import build_classifier, default_classifier, default_documents
 
-SAMPLE = Path(__file__).resolve().parents[2] / "../shared/iris/samples/messages.log"
+SAMPLE = Path(__file__).resolve().parents[2] / "tests/data/messages.log"
 needs_sample = pytest.mark.skipif(not SAMPLE.exists(), reason="the real sample log is not here")
 
 

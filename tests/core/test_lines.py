@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from irisd.core.lines import Limits, LineAssembler, RawEntry
 
-SAMPLE = Path(__file__).resolve().parents[2] / "../shared/iris/samples/messages.log"
+SAMPLE = Path(__file__).resolve().parents[2] / "tests/data/messages.log"
 
 H = "11/14/25-09:45:55:730 (50745) 0 [Generic.Event] "
 NEXT = "11/14/25-09:45:55:740 (50778) 0 [WriteDaemon.Started] Write daemon started.\n"

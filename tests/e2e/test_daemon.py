@@ -25,7 +25,7 @@ from irisd.api.client import ApiClient
 
 pytestmark = pytest.mark.slow
 
-SAMPLE = Path(__file__).resolve().parents[2] / "../shared/iris/samples/messages.log"
+SAMPLE = Path(__file__).resolve().parents[2] / "tests/data/messages.log"
 
 CONFIG = """\
 [instance]
