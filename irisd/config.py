@@ -126,7 +126,6 @@ class TailSection(Section):
     max_entry_lines: Annotated[int, Field(ge=1, le=1_000_000)] = 200
     max_entry_bytes: Annotated[int, Field(ge=256, le=64 * MiB)] = 64 * KiB
     batch_max_events: Annotated[int, Field(ge=1, le=1_000_000)] = 4096
-    batch_linger_ms: Annotated[int, Field(ge=0, le=60_000)] = 5
     retry_interval: Seconds = 5.0
     rotate_wait: Annotated[float, Field(ge=0, le=300)] = 1.0
 

@@ -52,6 +52,7 @@ class TailPolicy:
     retry_interval: float = 5.0
     limits: Limits = field(default_factory=Limits)
     rotate_wait: float = 1.0
+    batch_max_events: int = 4096
 
 
 @dataclass(slots=True)
@@ -328,9 +329,16 @@ class Tailer:
         events = [builder.build(raw) for raw in raws]
         offset = f.assembler.position if final else f.assembler.pending_offset
         fp, offset = ("", 0) if reset else (f.fingerprint, offset)
-        self.store.commit_batch(
-            events, Checkpoint(str(self.path), f.source, f.dev, f.ino, fp, offset)
-        )
+        size = self.policy.batch_max_events
+        # At most batch_max_events per transaction; every earlier slice checkpoints just past its
+        # last entry (where the next one starts), so each commit is a valid restart point.
+        for start in range(0, max(len(events), 1), size):
+            part = events[start : start + size]
+            last = start + size >= len(events)
+            at = offset if last or reset else raws[start + size - 1].end
+            self.store.commit_batch(
+                part, Checkpoint(str(self.path), f.source, f.dev, f.ino, fp, at)
+            )
         self._count(raws, events, nbytes)
         if self._on_events is not None and events:
             self._on_events(events)

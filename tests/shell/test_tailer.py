@@ -552,3 +552,32 @@ async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+class CountingStore(Store):
+    """The real SQLite store, recording the size and checkpoint of each committed batch."""
+
+    batches: list[tuple[int, int]]
+
+    def commit_batch(self, events, checkpoint):  # type: ignore[no-untyped-def]
+        self.batches.append((len(events), checkpoint.offset))
+        return super().commit_batch(events, checkpoint)
+
+
+def test_a_large_read_commits_in_batches_each_a_valid_restart_point(tmp_path: Path) -> None:
+    """batch_max_events caps a transaction; every batch's checkpoint is where its successor starts,
+    so a restart at any of them reads nothing twice and skips nothing."""
+    rig = Rig(tmp_path, batch_max_events=10)
+    rig.store.close()
+    rig.store = store = CountingStore(tmp_path / "state" / "irisd.sqlite3")
+    store.batches = []
+    data = entries(range(25))
+    rig.write(data)
+    rig.settle(rig.tailer())
+    sizes = [n for n, _ in store.batches if n]
+    assert sizes[:2] == [10, 10]
+    assert sum(sizes) == 25
+    starts = [m.start() for m in re.finditer(rb"^11/", data, re.M)]
+    assert [offset for _, offset in store.batches[:2]] == [starts[10], starts[20]]
+    rig.assert_exactly_once(range(25))
+    rig.close()
