@@ -32,7 +32,7 @@ from irisd.core.classify import Classifier
 from irisd.core.events import EventBuilder
 from irisd.core.lines import Limits
 from irisd.core.logline import LocalClock
-from irisd.core.metrics import MetricsRegistry
+from irisd.core.metrics import Family, MetricsRegistry
 from irisd.core.model import Event
 from irisd.core.redact import Redactor
 from irisd.errors import IrisdError
@@ -54,7 +54,13 @@ def tail_policy(settings: Settings) -> TailPolicy:
     t = settings.tail
     limits = Limits(t.max_line_bytes, t.max_entry_lines, t.max_entry_bytes)
     return TailPolicy(
-        t.poll_interval, t.entry_linger, t.read_chunk_bytes, t.retry_interval, limits, t.rotate_wait
+        t.poll_interval,
+        t.entry_linger,
+        t.read_chunk_bytes,
+        t.retry_interval,
+        limits,
+        t.rotate_wait,
+        t.batch_max_events,
     )
 
 
@@ -68,9 +74,7 @@ def host_zone(name: str) -> ZoneInfo:
 
 
 def redactor_for(settings: Settings, token: str = "") -> Redactor:
-    secrets = [token, settings.llm.api_key.get_secret_value()]
-    secrets += [s.secret.get_secret_value() for s in settings.sinks if hasattr(s, "secret")]
-    return Redactor([s for s in secrets if s])
+    return Redactor([s for s in (token, *settings.secrets()) if s])
 
 
 @dataclass(slots=True)
@@ -79,10 +83,10 @@ class Counters:
 
     seen: dict[str, float] = field(default_factory=dict)
 
-    def add(self, family: object, key: str, value: float, **labels: str) -> None:
+    def add(self, family: Family, key: str, value: float, **labels: str) -> None:
         delta = value - self.seen.get(key, 0.0)
         if delta > 0:
-            family.labels(**labels).inc(delta) if labels else family.inc(delta)  # type: ignore[attr-defined]
+            (family.labels(**labels) if labels else family).inc(delta)
             self.seen[key] = value
 
 
@@ -108,6 +112,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._counters = Counters()
+        self._token = ""
         self._define_metrics()
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -118,7 +123,7 @@ class Daemon:
         self.classifier = build_classifier(settings.rules.dir)
         state = settings.state
         self.store = Store(state.dir / state.database, capacity=settings.outbox.max_events)
-        token = load_or_create_token(settings.api.token_file)
+        token = self._token = load_or_create_token(settings.api.token_file)
         setup_logging(
             settings.log.level, settings.log.format, redactor=redactor_for(settings, token)
         )
@@ -223,12 +228,8 @@ class Daemon:
                 extra={"irisd_code": "config.reload_failed"},
             )
         else:
-            token = (
-                self.settings.api.token_file.read_text().strip()
-                if self.settings.api.token_file.exists()
-                else ""
-            )
-            setup_logging(fresh.log.level, fresh.log.format, redactor=redactor_for(fresh, token))
+            redactor = redactor_for(fresh, self._token)
+            setup_logging(fresh.log.level, fresh.log.format, redactor=redactor)
             self.classifier = classifier
             if self.tailer is not None:
                 self.tailer.set_classifier(classifier)

@@ -82,8 +82,9 @@ def run_demo(*, scenario: str, speed: float, as_json: bool, keep: bool, timeout:
         say("interrupted; cleaning up")
         return 130
     finally:
-        with contextlib.suppress(IrisdError, OSError):
-            control.force(instance) if _running(instance) else None
+        if _running(instance):  # interrupted or failed before the graceful stop
+            with contextlib.suppress(IrisdError, OSError):
+                control.force(instance)
         _stop_daemon(daemon)
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -167,13 +168,6 @@ async def _collect(scratch: Path, log: Path, timeout: float) -> dict[str, Any]: 
         events = await _all_events(client)
     by_code = Counter(e["code"] for e in events)
     by_severity = Counter(SEVERITY_NAMES[e["severity"]] for e in events)
-    notable = [
-        e
-        for e in events
-        if e["severity"] >= 2
-        or e["code"].split(".")[0]
-        not in ("lifecycle", "database", "lock", "memory", "journal", "license", "wij")
-    ]
     final: Any = status["tail"]
     return {
         "caught_up": caught_up,
@@ -192,7 +186,6 @@ async def _collect(scratch: Path, log: Path, timeout: float) -> dict[str, Any]: 
             for e in events
             if e["severity"] >= 2
         ][:20],
-        "notable_count": len(notable),
     }
 
 

@@ -14,7 +14,7 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import IO, Literal
 
-from irisd.core.classify import UNPARSED, Classifier
+from irisd.core.classify import UNPARSED, Classifier, key_of
 from irisd.core.lines import LineAssembler, RawEntry
 from irisd.core.logline import LocalClock, parse, parse_header
 from irisd.core.model import SEVERITY_NAMES, LogEntry, iso
@@ -80,8 +80,6 @@ def summarize(
     raws: Sequence[RawEntry], clock: LocalClock, classifier: Classifier, summary: Summary
 ) -> None:
     classify_key = classifier.classify_key
-    from irisd.core.classify import key_of
-
     for raw in raws:
         header = parse_header(raw.text)
         if isinstance(header, str):

@@ -14,7 +14,7 @@ from typing import Final
 from irisd.core.classify import UNPARSED, Classifier
 from irisd.core.lines import RawEntry
 from irisd.core.logline import LocalClock, parse
-from irisd.core.model import Event, LogEntry, Severity, Unparsed
+from irisd.core.model import Event, LogEntry, Unparsed
 
 _ZERO_TRACE: Final = "0" * 32
 
@@ -41,13 +41,11 @@ class EventBuilder:
         self.source = source
         self.clock = clock
         self.classifier = classifier
-        self.unparsed = 0
 
     def build(self, raw: RawEntry) -> Event:
         entry = parse(raw, self.clock)
         eid = event_id(self.host, self.source, raw.offset)
         if isinstance(entry, Unparsed):
-            self.unparsed += 1
             return self._unparsed(eid, entry)
         return self._event(eid, entry)
 
@@ -80,7 +78,7 @@ class EventBuilder:
             self.source,
             entry.offset,
             None,
-            Severity(UNPARSED.severity),
+            UNPARSED.severity,
             UNPARSED.code,
             UNPARSED.error_type,
             None,
