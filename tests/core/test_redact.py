@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import pytest
 
 from irisd.core.redact import REDACTED, Redactor, redact
@@ -102,16 +99,3 @@ def test_field_redacts_by_name_or_content(name: str, value: str, expected: str) 
 
 def test_redact_function_matches_redactor() -> None:
     assert redact("password=x secret-value", ["secret-value"]) == f"password={R} {R}"
-
-
-def test_a_log_line_costs_microseconds() -> None:
-    """The whole real sample, line by line, stays far below a millisecond a line."""
-    sample = Path(__file__).resolve().parents[2] / "tests/data/messages.log"
-    lines = sample.read_text(errors="replace").splitlines()[:20_000] if sample.exists() else []
-    lines = lines or ["0 [Utility.Event] Journal File Compression: Total compressed: 0"] * 20_000
-    redactor = Redactor(["registered-secret-1", "registered-secret-2"])
-    started = time.perf_counter()
-    for line in lines:
-        redactor(line)
-    per_line = (time.perf_counter() - started) / len(lines)
-    assert per_line < 50e-6, f"{per_line * 1e6:.1f} µs per line"
