@@ -46,8 +46,9 @@ class Scenario:
 
 
 def _with_noise(world: World, rng: random.Random, tick: Tick) -> Tick:
-    lines = noise.background(world, rng) + tick.lines
-    return Tick(lines, {**noise.metrics(world, rng), **tick.metrics}, tick.failing, tick.health)
+    quiet = noise.background(world, rng)
+    metrics = {**noise.metrics(world, rng), **tick.metrics}
+    return Tick(quiet + tick.lines, metrics, tick.failing, tick.health, noise=len(quiet))
 
 
 # -- normal_load -------------------------------------------------------------------------------

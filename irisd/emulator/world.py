@@ -45,6 +45,7 @@ class Tick:
     metrics: Mapping[str, float] = field(default_factory=dict)
     failing: bool = False
     health: str = "ok"  # qlist state: ok, warn, alert, hung
+    noise: int = 0  # how many of `lines`, from the front, are background noise, not the scenario's
 
 
 @dataclass(frozen=True, slots=True)
