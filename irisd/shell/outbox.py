@@ -29,22 +29,28 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from irisd.core.eventjson import dumps_event
-from irisd.core.model import Event
+from irisd.core.eventjson import dumps_event, loads_event
+from irisd.core.model import Event, Severity
 
 Listener = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """One event claimed for one sink, with its JSON form as stored (`dumps_event(event)`) so a
-    batch is joined, not re-serialised. `size` is that JSON's length in UTF-8 bytes, for
-    batching by bytes."""
+    """One event claimed for one sink, as stored: its JSON form (`dumps_event(event)`), which a
+    batch joins instead of re-serialising, and the fields delivery decides on. `size` is that
+    JSON's length in UTF-8 bytes, for batching by bytes. `event` reads the JSON back, for the
+    sinks that build their own payload (Alertmanager) and for logging."""
 
     seq: int
-    event: Event
+    event_id: str
+    severity: Severity
     size: int
     json: str
+
+    @property
+    def event(self) -> Event:
+        return loads_event(self.json)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +196,7 @@ class MemoryOutbox:
             if len(out) >= limit or (out and total + row.size > max_bytes):
                 break
             row.owed[sink] = "flight"
-            out.append(OutboxItem(seq, row.event, row.size, row.json))
+            out.append(OutboxItem(seq, row.event.event_id, row.event.severity, row.size, row.json))
             total += row.size
         return out
 

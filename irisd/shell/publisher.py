@@ -201,9 +201,9 @@ class Publisher:
         name = driver.options.name
         try:
             floor = driver.options.min_severity
-            wanted = [i for i in items if i.event.severity >= floor]
+            wanted = [i for i in items if i.severity >= floor]
             if len(wanted) < len(items):
-                skipped = [i.seq for i in items if i.event.severity < floor]
+                skipped = [i.seq for i in items if i.severity < floor]
                 self._outbox.ack(name, skipped)
                 self.counters.filtered.labels(sink=name).inc(len(skipped))
             if wanted:
@@ -272,7 +272,7 @@ class Publisher:
                 "irisd_code": "publish.dead_letter",
                 "irisd_sink": name,
                 "irisd_status": answer.status,
-                "irisd_event_id": batch[0].event.event_id,
+                "irisd_event_id": batch[0].event_id,
                 "irisd_trace_id": batch[0].event.trace_id,
                 "irisd_events": len(batch),
             },

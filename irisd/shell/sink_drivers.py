@@ -87,7 +87,7 @@ class WebhookDriver:
 
     def prepare(self, items: Sequence[OutboxItem]) -> Send:
         body = webhook_body(items)
-        key = batch_id(item.event.event_id for item in items)
+        key = batch_id(item.event_id for item in items)
 
         async def send() -> Answer:
             stamp = int(self._clock.time())

@@ -7,12 +7,15 @@ Theory of operation
   i+1 and runs once, in a transaction.
 * `commit_batch` writes a tail batch — the events and the checkpoint that produced them — in one
   transaction. A crash either keeps both or neither, so on restart the tailer neither skips nor
-  repeats an entry. `event_id` is unique: re-reading the same bytes (a lost checkpoint) inserts
-  nothing twice.
+  repeats an entry. An event row is its JSON form (`body`, stored once and sent as is by every
+  sink) plus the columns `/events` filters on. (source, offset) is unique — the inputs of
+  `event_id` — so re-reading the same bytes (a lost checkpoint) inserts nothing twice.
 * Every event row is the outbox for every sink registered when it was stored: `owed` is a bit mask
   of the sinks that have not yet acknowledged it. "In flight" is memory only, so after a restart
   every unacknowledged row is pending again (at-least-once, deduplicated by `event_id`). A sink's
-  dead letters clear its bit and are kept in `dead_letters` until retried.
+  dead letters clear its bit and are kept in `dead_letters` until retried. A claim starts at a
+  per-sink cursor (every owed row below it is in flight), so a window of batches in flight is not
+  rescanned; a release, a retry or an empty claim puts the cursor back to the start.
 * Rows nobody owes stay as history for `/events` and are pruned beyond `retain_events`; rows still
   owed or dead-lettered are never pruned.
 """
@@ -28,13 +31,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-from irisd.core.eventjson import dumps_event
+from irisd.core.eventjson import dumps_event, loads_event
 from irisd.core.model import Event, Severity
 from irisd.errors import StateError
 from irisd.shell.outbox import DeadLetter, Listener, OutboxItem, OutboxStats, SinkStats
 
-_MIGRATIONS: Final = (
-    """
+_V1: Final = """
     CREATE TABLE checkpoints (
         path TEXT PRIMARY KEY,
         source TEXT NOT NULL,
@@ -75,16 +77,33 @@ _MIGRATIONS: Final = (
         at REAL NOT NULL
     );
     CREATE INDEX dead_letters_seq ON dead_letters(seq);
-    """,
-)
-_COLUMNS: Final = (
+"""
+# Version 2 keeps each event as its one JSON form (`body`, what every sink sends) plus the columns
+# that /events filters on. Uniqueness is on (source, offset), the inputs of the event id: an index
+# that grows at its end, where a UNIQUE index on the random-looking id cost four inserts in five.
+_V2: Final = """
+    CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE events_v2 (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        src INTEGER NOT NULL REFERENCES sources(id),
+        offset INTEGER NOT NULL,
+        ts REAL,
+        severity INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        body TEXT NOT NULL,
+        stored REAL NOT NULL,
+        owed INTEGER NOT NULL,
+        UNIQUE (src, offset)
+    )
+"""
+_V1_COLUMNS: Final = (
     "seq, event_id, trace_id, host, instance, source, offset, ts, severity, code, error_type, "
-    "category, pid, message, repeat, labels"
+    "category, pid, message, repeat, labels, stored, owed"
 )
 _INSERT: Final = (
-    "INSERT OR IGNORE INTO events (event_id, trace_id, host, instance, source, offset, ts, severity,"
-    " code, error_type, category, pid, message, repeat, labels, stored, owed)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT OR IGNORE INTO events (event_id, src, offset, ts, severity, code, body, stored, owed)"
+    " VALUES (?,?,?,?,?,?,?,?,?)"
 )
 _MAX_SINKS: Final = 62
 
@@ -105,8 +124,8 @@ def open_database(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        _migrate(conn)  # before foreign keys are enforced: a migration may rebuild a table
         conn.execute("PRAGMA foreign_keys=ON")
-        _migrate(conn)
     except sqlite3.Error as exc:
         raise StateError(f"cannot use database {path}: {exc}") from exc
     except OSError as exc:
@@ -123,14 +142,40 @@ def _migrate(conn: sqlite3.Connection) -> None:
     for target in range(version, len(_MIGRATIONS)):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _MIGRATIONS[target].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            _MIGRATIONS[target](conn)
             conn.execute(f"PRAGMA user_version={target + 1}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+def _to_v2(conn: sqlite3.Connection) -> None:
+    """Rebuild the events table in the version 2 form, every row kept with its seq and owed bits."""
+    _script(_V2)(conn)
+    sources: dict[str, int] = {}
+    for row in conn.execute(f"SELECT {_V1_COLUMNS} FROM events ORDER BY seq").fetchall():
+        event = _v1_event(row)
+        src = _source_id(conn, sources, event.source)
+        conn.execute(
+            "INSERT OR IGNORE INTO events_v2 VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (row[0], *_row(event, src, row[16], row[17])),
+        )
+    conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE events_v2 RENAME TO events")
+    conn.execute("CREATE INDEX events_owed ON events(seq) WHERE owed != 0")
+
+
+_MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_script(_V1), _to_v2)
 
 
 class Store:
@@ -153,6 +198,10 @@ class Store:
         self._in_flight: dict[str, set[int]] = {name: set() for name in self._bits}
         self._listeners: list[Listener] = []
         self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+        self._sources: dict[str, int] = {}
+        # Per sink, a seq below which every owed row is in flight: claims start there instead of
+        # skipping over a whole window of batches in flight. Back to 0 on a release or an idle claim.
+        self._cursor: dict[str, int] = dict.fromkeys(self._bits, 0)
 
     def close(self) -> None:
         self.conn.close()
@@ -170,10 +219,11 @@ class Store:
         """Store `events` and move the checkpoint, atomically. Returns how many rows were new."""
         now = self._clock()
         owed = self._all_bits()
-        rows = [_row(e, now, owed) for e in events]
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+            source = self._source_id
+            rows = [_row(e, source(e.source), now, owed) for e in events]
             before = conn.total_changes
             conn.executemany(_INSERT, rows)
             inserted = conn.total_changes - before
@@ -198,6 +248,7 @@ class Store:
             # must end the transaction, or the connection stays inside it for good.
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._sources.clear()  # ids handed out in the rolled-back transaction are gone
             if isinstance(exc, sqlite3.Error):
                 raise StateError(f"cannot store events in {self.path}: {exc}") from exc
             raise
@@ -251,11 +302,11 @@ class Store:
             if value is not None:
                 where.append(clause)
                 args.append(value)
-        sql = f"SELECT {_COLUMNS} FROM events"
+        sql = "SELECT seq, body FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
-        return [(r[0], _event(r)) for r in self.conn.execute(sql, (*args, limit))]
+        return [(r[0], loads_event(r[1])) for r in self.conn.execute(sql, (*args, limit))]
 
     def event_count(self) -> int:
         return self._count("SELECT count(*) FROM events")
@@ -278,6 +329,7 @@ class Store:
                 conn.execute("DELETE FROM dead_letters WHERE sink = ?", (name,))
                 conn.execute("DELETE FROM sinks WHERE name = ?", (name,))
                 self._in_flight.pop(name, None)
+                self._cursor.pop(name, None)
             used = set(self._bits.values())
             for name in [n for n in wanted if n not in self._bits]:
                 bit = next(1 << i for i in range(_MAX_SINKS) if (1 << i) not in used)
@@ -285,6 +337,7 @@ class Store:
                 conn.execute("INSERT INTO sinks (name, bit) VALUES (?, ?)", (name, bit))
                 self._bits[name] = bit
                 self._in_flight[name] = set()
+                self._cursor[name] = 0
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -297,21 +350,30 @@ class Store:
         out: list[OutboxItem] = []
         total = 0
         rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM events WHERE owed != 0 AND owed & ? ORDER BY seq LIMIT ?",
-            (bit, limit + len(flight)),
+            "SELECT seq, event_id, severity, body FROM events"
+            " WHERE owed != 0 AND owed & ? AND seq > ? ORDER BY seq LIMIT ?",
+            (bit, self._cursor[sink], limit + len(flight)),
         )
-        for row in rows:
-            if row[0] in flight:
+        for seq, event_id, severity, body in rows:
+            if seq in flight:
                 continue
-            event = _event(row)
-            text = dumps_event(event)
-            size = len(text.encode())
+            size = len(body) if body.isascii() else len(body.encode())
             if len(out) >= limit or (out and total + size > max_bytes):
                 break
-            out.append(OutboxItem(row[0], event, size, text))
+            out.append(OutboxItem(seq, event_id, Severity(severity), size, body))
             total += size
-        flight.update(item.seq for item in out)
+        if out:
+            flight.update(item.seq for item in out)
+            self._cursor[sink] = out[-1].seq
+        else:
+            self._idle(sink)
         return out
+
+    def _idle(self, sink: str) -> None:
+        """Nothing to claim: start the next claim from the beginning and count the owed rows
+        afresh, since another process (`irisd deadletter retry`) may have made rows owed."""
+        self._cursor[sink] = 0
+        self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
 
     def ack(self, sink: str, seqs: Sequence[int]) -> None:
         self._clear(sink, seqs)
@@ -321,6 +383,7 @@ class Store:
         released = [s for s in seqs if s in flight]
         flight.difference_update(released)
         if released:
+            self._cursor[sink] = min(self._cursor[sink], min(released) - 1)
             self._notify()
 
     def dead_letter(self, sink: str, seqs: Sequence[int], *, status: int | None, body: str) -> None:
@@ -329,7 +392,7 @@ class Store:
 
     def dead_letters(self, sink: str | None = None) -> Sequence[DeadLetter]:
         sql = (
-            f"SELECT d.id, d.sink, d.status, d.body, d.at, {', '.join('e.' + c.strip() for c in _COLUMNS.split(','))}"
+            "SELECT d.id, d.sink, d.status, d.body, d.at, d.seq, e.body"
             " FROM dead_letters d JOIN events e ON e.seq = d.seq"
         )
         args: tuple[str, ...] = ()
@@ -337,7 +400,7 @@ class Store:
             sql += " WHERE d.sink = ?"
             args = (sink,)
         rows = self.conn.execute(sql + " ORDER BY d.id", args)
-        return [DeadLetter(r[0], r[1], r[5], _event(r[5:]), r[2], r[3], r[4]) for r in rows]
+        return [DeadLetter(r[0], r[1], r[5], loads_event(r[6]), r[2], r[3], r[4]) for r in rows]
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> int:
         conn = self.conn
@@ -364,6 +427,7 @@ class Store:
             raise
         if chosen:
             self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+            self._cursor = dict.fromkeys(self._cursor, 0)
             self._notify()
         return len(chosen)
 
@@ -405,38 +469,35 @@ class Store:
         bit = self._bits.get(sink)
         if bit is None or not seqs:
             return
-        flight = self._in_flight[sink]
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for chunk in _chunks(seqs, 500):
-                marks = ",".join("?" * len(chunk))
-                owed_seqs = [
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT seq FROM events WHERE seq IN ({marks}) AND owed & ?", (*chunk, bit)
-                    )
-                ]
-                conn.execute(
-                    f"UPDATE events SET owed = owed & ~? WHERE seq IN ({marks})", (bit, *chunk)
-                )
+            for where, args in _seq_filters(seqs):
+                # Only rows this call clears count: a row in `seqs` that was already done (a
+                # repeated ack) must neither be counted again nor dead-lettered.
+                cleared = conn.execute(
+                    f"UPDATE events SET owed = owed & ~? WHERE {where} AND owed & ?"
+                    " RETURNING seq, owed",
+                    (bit, *args, bit),
+                ).fetchall()
                 if dead is not None:
                     conn.executemany(
                         "INSERT INTO dead_letters (sink, seq, status, body, at) VALUES (?,?,?,?,?)",
-                        [(sink, s, *dead) for s in owed_seqs],
+                        [(sink, s, *dead) for s, _ in cleared],
                     )
-                # Only rows this call cleared can leave the count: a row in `seqs` that was
-                # already done (a repeated ack) must not take a still-owed row's place.
-                cleared = ",".join("?" * len(owed_seqs))
-                self._owed_rows -= self._count(
-                    f"SELECT count(*) FROM events WHERE owed = 0 AND seq IN ({cleared})",
-                    tuple(owed_seqs),
-                )
+                self._owed_rows -= sum(1 for _, owed in cleared if owed == 0)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        flight.difference_update(seqs)
+        self._in_flight[sink].difference_update(seqs)
+
+    def _source_id(self, name: str) -> int:
+        """The integer standing for a source name in `events.src`; call inside a transaction."""
+        found = self._sources.get(name)
+        if found is None:
+            found = self._sources[name] = _source_id(self.conn, {}, name)
+        return found
 
     def _all_bits(self) -> int:
         mask = 0
@@ -452,50 +513,32 @@ class Store:
             listener()
 
 
-def _chunks(items: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _seq_filters(seqs: Sequence[int]) -> Iterable[tuple[str, tuple[int, ...]]]:
+    """WHERE clauses covering `seqs`: one range when they are consecutive (a batch usually is),
+    otherwise IN lists of at most 500."""
+    low, high = min(seqs), max(seqs)
+    if high - low + 1 == len(seqs) == len(set(seqs)):
+        yield "seq BETWEEN ? AND ?", (low, high)
+        return
+    for i in range(0, len(seqs), 500):
+        chunk = tuple(seqs[i : i + 500])
+        yield f"seq IN ({','.join('?' * len(chunk))})", chunk
 
 
-def _row(e: Event, now: float, owed: int) -> tuple[object, ...]:
-    labels = json.dumps(dict(e.labels), separators=(",", ":")) if e.labels else None
-    return (
-        e.event_id,
-        e.trace_id,
-        e.host,
-        e.instance,
-        e.source,
-        e.offset,
-        e.timestamp,
-        int(e.severity),
-        e.code,
-        e.error_type,
-        e.category,
-        e.pid,
-        e.message,
-        e.repeat,
-        labels,
-        now,
-        owed,
-    )
+def _source_id(conn: sqlite3.Connection, cache: dict[str, int], name: str) -> int:
+    if name not in cache:
+        conn.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (name,))
+        cache[name] = conn.execute("SELECT id FROM sources WHERE name = ?", (name,)).fetchone()[0]
+    return cache[name]
 
 
-def _event(r: Sequence[Any]) -> Event:
+def _row(e: Event, src: int, now: float, owed: int) -> tuple[object, ...]:
+    return (e.event_id, src, e.offset, e.timestamp, int(e.severity), e.code, dumps_event(e), now,
+            owed)  # fmt: skip
+
+
+def _v1_event(r: Sequence[Any]) -> Event:
+    """A row of the version 1 events table (`_V1_COLUMNS`) as an Event."""
     labels: Mapping[str, str] = json.loads(r[15]) if r[15] else {}
-    return Event(
-        r[1],
-        r[2],
-        r[3],
-        r[4],
-        r[5],
-        r[6],
-        r[7],
-        Severity(r[8]),
-        r[9],
-        r[10],
-        r[11],
-        r[12],
-        r[13],
-        r[14],
-        tuple(labels.items()),
-    )
+    return Event(r[1], r[2], r[3], r[4], r[5], r[6], r[7], Severity(r[8]), r[9], r[10], r[11],
+                 r[12], r[13], r[14], tuple(labels.items()))  # fmt: skip

@@ -316,8 +316,9 @@ async def test_classify_summary_equals_what_the_daemon_stored(
     assert daemon.wait() == 0
 
     db = sqlite3.connect(daemon.state / "irisd.sqlite3")
-    by_code = dict(db.execute("SELECT code, sum(repeat) FROM events GROUP BY code"))
-    by_severity = dict(db.execute("SELECT severity, sum(repeat) FROM events GROUP BY severity"))
+    repeat = "json_extract(body, '$.repeat')"
+    by_code = dict(db.execute(f"SELECT code, sum({repeat}) FROM events GROUP BY code"))
+    by_severity = dict(db.execute(f"SELECT severity, sum({repeat}) FROM events GROUP BY severity"))
     (rows,) = db.execute("SELECT count(*) FROM events").fetchone()
     (unparsed,) = db.execute(
         "SELECT count(*) FROM events WHERE code = 'unknown.unparsed'"

@@ -7,6 +7,7 @@ The outbox side (claim, ack, release, dead letters) runs in the contract suite s
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from irisd.core.model import Event, Severity
 from irisd.errors import StateError
+from irisd.shell import store as store_module
 from irisd.shell.store import Checkpoint, Store
 
 
@@ -69,7 +71,7 @@ def test_batch_and_checkpoint_are_stored_together(store: Store) -> None:
 def test_failing_insert_leaves_neither_events_nor_checkpoint(store: Store) -> None:
     store.commit_batch([event(0)], checkpoint(100))
     store.conn.execute(
-        "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.message = 'boom'"
+        'CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.body LIKE \'%"message":"boom"%\''
         " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
     )
     with pytest.raises(StateError, match=r"cannot store events in .*irisd.sqlite3: refused"):
@@ -118,7 +120,7 @@ def test_events_read_back_equal_what_was_stored(store: Store) -> None:
 
 
 def test_schema_version_and_wal(store: Store) -> None:
-    assert store.conn.execute("PRAGMA user_version").fetchone() == (1,)
+    assert store.conn.execute("PRAGMA user_version").fetchone() == (2,)
     assert store.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert store.path.parent.stat().st_mode & 0o777 == 0o700
 
@@ -129,7 +131,7 @@ def test_reopen_keeps_events_and_checkpoint_and_migrates_nothing(tmp_path: Path)
     first.commit_batch([event(0), event(1)], checkpoint(200))
     first.close()
     again = Store(path)
-    assert again.conn.execute("PRAGMA user_version").fetchone() == (1,)
+    assert again.conn.execute("PRAGMA user_version").fetchone() == (2,)
     assert again.event_count() == 2
     assert again.checkpoint("/iris/mgr/messages.log") == checkpoint(200)
     assert again.commit_batch([event(1)], checkpoint(200)) == 0  # ids survive the restart
@@ -248,4 +250,36 @@ def test_prune_keeps_owed_and_dead_lettered_rows(tmp_path: Path) -> None:
     assert store.prune() == 3  # 0-2: delivered and older than the newest two; 3 is dead
     assert offsets(store.recent_events()) == [5, 4, 3]
     assert [d.event.offset for d in store.dead_letters()] == [300]
+    store.close()
+
+
+def test_a_version_1_database_migrates_keeping_rows_owed_bits_and_dead_letters(
+    tmp_path: Path,
+) -> None:
+    """Version 1 kept an event in 17 columns; version 2 keeps its JSON. Every row, its seq, what
+    each sink still owes and the dead letters pointing at it survive the rebuild."""
+    path = tmp_path / "irisd.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(store_module._V1 + "; PRAGMA user_version=1;")
+    conn.execute("INSERT INTO sinks VALUES ('hook', 1), ('am', 2)")
+    old = [event(0), event(1, labels=(("cut_lines", "3"),), repeat=4), event(2, timestamp=None)]
+    for seq, (e, owed) in enumerate(zip(old, (0, 3, 1), strict=True), start=10):
+        labels = json.dumps(dict(e.labels)) if e.labels else None
+        conn.execute(
+            f"INSERT INTO events ({store_module._V1_COLUMNS}) VALUES ({','.join('?' * 18)})",
+            (seq, *e[:14], labels, 5.0, owed),
+        )
+    conn.execute(
+        "INSERT INTO dead_letters (sink, seq, status, body, at) VALUES ('am',10,400,'no',6)"
+    )
+    conn.close()
+    store = Store(path)
+    assert store.conn.execute("PRAGMA user_version").fetchone() == (2,)
+    assert [(seq, e) for seq, e in store.recent_events()][::-1] == list(
+        zip((10, 11, 12), old, strict=True)
+    )
+    assert [i.seq for i in store.claim("hook", limit=10, max_bytes=1 << 20)] == [11, 12]
+    assert [i.seq for i in store.claim("am", limit=10, max_bytes=1 << 20)] == [11]
+    assert [(d.seq, d.event) for d in store.dead_letters()] == [(10, old[0])]
+    assert store.commit_batch([event(1)], checkpoint(200)) == 0  # (source, offset) still unique
     store.close()

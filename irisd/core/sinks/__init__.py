@@ -16,7 +16,11 @@ from irisd.core.model import Event
 
 
 class Stored(Protocol):
-    """An event together with its JSON form (`irisd.core.eventjson.dumps_event`)."""
+    """An event's JSON form (`irisd.core.eventjson.dumps_event`) with its id, and the event
+    read back from that JSON for the builders that need its fields."""
+
+    @property
+    def event_id(self) -> str: ...
 
     @property
     def event(self) -> Event: ...

@@ -55,7 +55,7 @@ def webhook_request(
     url: str, items: Sequence[Stored], *, secret: str | None, timestamp: int
 ) -> HttpRequest:
     body = webhook_body(items)
-    key = batch_id(item.event.event_id for item in items)
+    key = batch_id(item.event_id for item in items)
     return HttpRequest(
         url, webhook_headers(body, key=key, secret=secret, timestamp=timestamp), body
     )
