@@ -52,6 +52,9 @@ def add_commands(sub: Sub) -> None:
     from irisd.emulator.cli_generate import add_generate_commands
 
     add_generate_commands(sub)
+    from irisd.emulator.cli_bundle import add_bundle_command
+
+    add_bundle_command(sub)
 
 
 def _add_init(verbs: Sub) -> None:

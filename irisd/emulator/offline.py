@@ -102,8 +102,9 @@ def world(play: Play, tick: int) -> World:
                  ecp_reachable=ecp, db_max_mb=dict(play.db_max), failing_before=failing)  # fmt: skip
 
 
-def run_ticks(play: Play, count: int) -> Iterator[Tick]:
-    for n in range(count):
+def run_ticks(play: Play, count: int, *, first: int = 0) -> Iterator[Tick]:
+    """Play `count` ticks numbered from `first` (ticks since logons were enabled in this run)."""
+    for n in range(first, first + count):
         tick = play.scenario.tick(world(play, n), random.Random(f"{play.seed}:{play.run}:{n}"))  # noqa: S311 - seeded simulation, not security
         play.emit(tick.lines)
         play.ticks.append((play.clock, tick))
