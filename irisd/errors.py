@@ -9,6 +9,7 @@
     ├── ControlError                exit 70 (EX_SOFTWARE): the `iris` control program failed
     ├── CpfError                    exit 65 (EX_DATAERR): a CPF document is malformed; carries `line`
     ├── EmulatorError               exit 70: the emulated instance could not do what was asked
+    ├── LlmError                    exit 69 (EX_UNAVAILABLE): a language model endpoint failed
     ├── PublishError                a sink failed; `retryable` says whether to try again
     └── RemediationError            a remediation step failed
 
@@ -70,6 +71,12 @@ class CpfError(IrisdError):
 
 class EmulatorError(IrisdError):
     exit_code = 70
+
+
+class LlmError(IrisdError):
+    """The OpenAI-compatible endpoint behind `irisd generate --llm` is unreachable or refused."""
+
+    exit_code = 69
 
 
 class PublishError(IrisdError):

@@ -1,25 +1,48 @@
-"""`irisd generate` (registered by irisd.emulator.cli). `irisd bundle` is not built yet."""
+"""`irisd generate` (registered by irisd.emulator.cli).
+
+The template path (no flags beyond the filters) is deterministic, offline, and imports nothing
+heavy: this module stays on argparse and the standard library, and `--llm` / `--publish` load
+their machinery (openai, pydantic, aiohttp) only when asked for.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from irisd.errors import UsageError
 
 if TYPE_CHECKING:
+    from irisd.emulator.generate import Generated
+
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def add_generate_commands(sub: Sub) -> None:
-    gen = sub.add_parser("generate", help="realistic messages.log entries, offline")
+    gen = sub.add_parser(
+        "generate",
+        help="realistic messages.log entries (offline, or from a model with --llm)",
+        description="Entries by category and severity: sequential timestamps, stable pids, every "
+        "line valid for irisd's parser. Exit 0; 1 when --llm fell short of --count; 64 bad "
+        "arguments; 69 model endpoint failed; 78 configuration.",
+    )
     gen.add_argument("--category", help="taxonomy subsystem, e.g. config, memory, lock")
     gen.add_argument("--count", type=int, default=10)
     gen.add_argument("--severity", default="0-3", help="a range like 2-3, or one digit")
     gen.add_argument("--output", choices=("log", "json"), default="log")
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--report", type=Path, metavar="FILE", help="write the run's report (JSON)")
+    gen.add_argument("--config", type=Path, help="configuration file (its [llm] section)")
+    model = gen.add_argument_group("a language model (--llm)")
+    model.add_argument("--llm", action="store_true", help="ask an OpenAI-compatible model")
+    model.add_argument("--llm-base-url", help="default: IRISD_LLM_BASE_URL, [llm] base_url")
+    model.add_argument("--llm-model", help="default: IRISD_LLM_MODEL, [llm] model")
+    model.add_argument("--temperature", type=float, help="default: [llm] temperature, 0.7")
+    model.add_argument("--llm-max-requests", type=int, help="request budget (default: scaled)")
+    model.add_argument("--llm-examples", type=Path, metavar="DIR", help="few-shot *.log files")
     gen.set_defaults(func=_generate)
 
 
@@ -35,21 +58,74 @@ def _severity(text: str) -> tuple[int, int]:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from irisd.emulator import generate
-
     low, high = _severity(args.severity)
     if args.count < 0:
         raise UsageError(f"--count {args.count}: must be zero or more")
+    summary: dict[str, Any] = {"source": "llm" if args.llm else "template"}
+    if args.llm:
+        entries, ok = _from_model(args, low, high, summary)
+    else:
+        entries, ok = _from_templates(args, low, high), True
+    summary["lines"] = len(entries)
+    _write(entries, args.output)
+    if args.output == "json" and args.llm:
+        sys.stdout.write(json.dumps({"summary": summary}) + "\n")
+    if args.report:
+        _write_report(args.report, summary)
+    return 0 if ok else 1
+
+
+def _from_templates(args: argparse.Namespace, low: int, high: int) -> list[Generated]:
+    from irisd.emulator import generate
+
     if args.category and args.category not in generate.categories():
         known = ", ".join(generate.categories())
         raise UsageError(f"--category {args.category!r}: unknown; known: {known}")
     try:
-        entries = generate.generate(category=args.category, count=args.count, low=low,
-                                    high=high, seed=args.seed)  # fmt: skip
+        return generate.generate(category=args.category, count=args.count, low=low, high=high,
+                                 seed=args.seed)  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.output == "json":
+
+
+def _from_model(
+    args: argparse.Namespace, low: int, high: int, summary: dict[str, Any]
+) -> tuple[list[Generated], bool]:
+    from irisd.emulator import llm, llm_client
+    from irisd.rules import default_classifier
+
+    known = llm.subsystems(default_classifier())
+    if args.category and args.category not in known:
+        raise UsageError(f"--category {args.category!r}: unknown; known: {', '.join(known)}")
+    if args.temperature is not None and not 0 <= args.temperature <= 2:
+        raise UsageError(f"--temperature {args.temperature}: must be 0-2")
+    budget = args.llm_max_requests or llm_client.default_max_requests(args.count)
+    point = llm_client.endpoint(base_url=args.llm_base_url, model=args.llm_model,
+                                temperature=args.temperature, config=args.config)  # fmt: skip
+    session = llm_client.Session(llm.Ask(args.category, low, high), args.count, args.seed,
+                                 budget, args.llm_examples)  # fmt: skip
+    entries, report = llm_client.generate(point, session)
+    summary["llm"] = report.as_dict()
+    for line in report.text():
+        print(line, file=sys.stderr)
+    if len(entries) < args.count:
+        print(f"irisd: generate --llm: {len(entries)} of {args.count} valid lines after "
+              f"{len(report.requests)} requests", file=sys.stderr)  # fmt: skip
+        return entries, False
+    return entries, True
+
+
+def _write(entries: list[Generated], output: str) -> None:
+    if output == "json":
         sys.stdout.write("".join(json.dumps(e.as_json()) + "\n" for e in entries))
     else:
-        sys.stdout.write(generate.render_log(entries))
-    return 0
+        from irisd.emulator.generate import render_log
+
+        sys.stdout.write(render_log(entries))
+
+
+def _write_report(path: Path, summary: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--report {path}: {exc.strerror}") from None
