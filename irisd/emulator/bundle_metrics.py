@@ -5,8 +5,9 @@ A scrape reads what the live instance would serve at that moment: the gauges of 
 scenario tick (background values plus what the scenario moves), the labelled database and journal
 series, and the alert counters as Log Monitor would have them. Series are written in Prometheus
 text format, one family after another, each sample stamped in milliseconds, so the file can be
-read with any text-format parser or backfilled; IRIS serves its metrics without TYPE lines and so
-does this file (`# HELP` marks the two series IRIS does not have, as the live emulator does).
+read with any text-format parser. IRIS serves its metrics without TYPE lines; this file adds
+`# TYPE … gauge` so that parsers gather each family's samples in one place, and `# HELP` marks the
+two series IRIS does not have, as the live emulator does.
 """
 
 from __future__ import annotations
@@ -110,12 +111,17 @@ def render(series: Sequence[Scrape], *, skew: timedelta = timedelta(0)) -> str:
     lines = [f"# {len(series)} scrapes of /api/monitor/metrics, timestamps in ms since the epoch"]
     family = ""
     for name, labels in sorted(rows):
-        if name != family and name in NON_STANDARD:
-            lines.append(f"# HELP {name} non-standard: emulator only, IRIS has no such metric")
+        if name != family:
+            lines += _family_header(name)
         family = name
         series_name = f"{name}{{{labels}}}" if labels else name
         lines += [f"{series_name} {_number(v)} {ms}" for ms, v in rows[(name, labels)]]
     return "\n".join(lines) + "\n"
+
+
+def _family_header(name: str) -> list[str]:
+    help_line = f"# HELP {name} non-standard: emulator only, IRIS has no such metric"
+    return [*([help_line] if name in NON_STANDARD else []), f"# TYPE {name} gauge"]
 
 
 def _number(value: float) -> str:

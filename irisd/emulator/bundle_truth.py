@@ -21,6 +21,7 @@ from irisd.emulator.world import Remedy
 
 FORMAT = 1  # the layout of a bundle; raised when a file or field changes meaning
 
+
 @dataclass(frozen=True, slots=True)
 class Ref:
     file: str
@@ -49,7 +50,9 @@ def ground_truth(
 ) -> dict[str, object]:
     entries = shaped.entries
     members = [{**refs[n].as_json(), "code": entries[n].line.code} for n in focus.members]
-    primary = None if focus.primary is None else _primary(entries[focus.primary], refs[focus.primary])
+    primary = (
+        None if focus.primary is None else _primary(entries[focus.primary], refs[focus.primary])
+    )
     seen = {entries[n].line.code for n in focus.members}
     return {
         "bundle_format": FORMAT,

@@ -89,7 +89,11 @@ def specs_from(args: argparse.Namespace) -> list[Spec]:
                          f"{', '.join(scenarios.names())}")  # fmt: skip
     if args.variant is not None and args.variant not in VARIANTS:
         raise UsageError(f"--variant {args.variant!r}: unknown; known: {', '.join(VARIANTS)}")
-    seed, anchor, threshold = _seed(args.seed), parse_anchor(args.anchor), _threshold(args.threshold)
+    seed, anchor, threshold = (
+        _seed(args.seed),
+        parse_anchor(args.anchor),
+        _threshold(args.threshold),
+    )
     names = scenarios.names() if args.all else (args.scenario,)
     variants = (None, *VARIANTS) if args.variants else (args.variant,)
     specs = [Spec(name, seed, anchor, threshold, v) for name in names for v in variants]
