@@ -27,7 +27,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from irisd.core.eventjson import dumps_event, loads_event
 from irisd.core.model import Event, Severity
@@ -35,8 +35,7 @@ from irisd.core.model import Event, Severity
 Listener = Callable[[], None]
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxItem:
+class OutboxItem(NamedTuple):
     """One event claimed for one sink, as stored: its JSON form (`dumps_event(event)`), which a
     batch joins instead of re-serialising, and the fields delivery decides on. `size` is that
     JSON's length in UTF-8 bytes, for batching by bytes. `event` reads the JSON back, for the

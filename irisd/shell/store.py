@@ -10,8 +10,10 @@ Theory of operation
   repeats an entry. An event row is its JSON form (`body`, stored once and sent as is by every
   sink) plus the columns `/events` filters on. (source, offset) is unique — the inputs of
   `event_id` — so re-reading the same bytes (a lost checkpoint) inserts nothing twice.
-* Every event row is the outbox for every sink registered when it was stored: `owed` is a bit mask
-  of the sinks that have not yet acknowledged it. "In flight" is memory only, so after a restart
+* The outbox is the `owed` table beside the events: a row per event some sink registered when it
+  was stored has not yet acknowledged, `bits` the mask of those sinks. An ack clears bits in that
+  small table and deletes the rows that reach zero; event rows are written once and never
+  rewritten. "In flight" is memory only, so after a restart
   every unacknowledged row is pending again (at-least-once, deduplicated by `event_id`). A sink's
   dead letters clear its bit and are kept in `dead_letters` until retried. A claim starts at a
   per-sink cursor (every owed row below it is in flight), so a window of batches in flight is not
@@ -81,6 +83,7 @@ _V1: Final = """
 # Version 2 keeps each event as its one JSON form (`body`, what every sink sends) plus the columns
 # that /events filters on. Uniqueness is on (source, offset), the inputs of the event id: an index
 # that grows at its end, where a UNIQUE index on the random-looking id cost four inserts in five.
+# What sinks owe moves to its own narrow table, so an ack does not rewrite the event row.
 _V2: Final = """
     CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
     CREATE TABLE events_v2 (
@@ -93,19 +96,20 @@ _V2: Final = """
         code TEXT NOT NULL,
         body TEXT NOT NULL,
         stored REAL NOT NULL,
-        owed INTEGER NOT NULL,
         UNIQUE (src, offset)
-    )
+    );
+    CREATE TABLE owed (seq INTEGER PRIMARY KEY, bits INTEGER NOT NULL)
 """
 _V1_COLUMNS: Final = (
     "seq, event_id, trace_id, host, instance, source, offset, ts, severity, code, error_type, "
     "category, pid, message, repeat, labels, stored, owed"
 )
 _INSERT: Final = (
-    "INSERT OR IGNORE INTO events (event_id, src, offset, ts, severity, code, body, stored, owed)"
-    " VALUES (?,?,?,?,?,?,?,?,?)"
+    "INSERT OR IGNORE INTO events (event_id, src, offset, ts, severity, code, body, stored)"
+    " VALUES (?,?,?,?,?,?,?,?)"
 )
 _MAX_SINKS: Final = 62
+_SEVERITIES: Final = tuple(Severity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +171,13 @@ def _to_v2(conn: sqlite3.Connection) -> None:
         event = _v1_event(row)
         src = _source_id(conn, sources, event.source)
         conn.execute(
-            "INSERT OR IGNORE INTO events_v2 VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (row[0], *_row(event, src, row[16], row[17])),
+            "INSERT OR IGNORE INTO events_v2 VALUES (?,?,?,?,?,?,?,?,?)",
+            (row[0], *_row(event, src, row[16])),
         )
+        if row[17]:
+            conn.execute("INSERT INTO owed (seq, bits) VALUES (?, ?)", (row[0], row[17]))
     conn.execute("DROP TABLE events")
     conn.execute("ALTER TABLE events_v2 RENAME TO events")
-    conn.execute("CREATE INDEX events_owed ON events(seq) WHERE owed != 0")
 
 
 _MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_script(_V1), _to_v2)
@@ -197,7 +202,7 @@ class Store:
         self._bits: dict[str, int] = dict(self.conn.execute("SELECT name, bit FROM sinks"))
         self._in_flight: dict[str, set[int]] = {name: set() for name in self._bits}
         self._listeners: list[Listener] = []
-        self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+        self._owed_rows = self._count("SELECT count(*) FROM owed")
         self._sources: dict[str, int] = {}
         # Per sink, a seq below which every owed row is in flight: claims start there instead of
         # skipping over a whole window of batches in flight. Back to 0 on a release or an idle claim.
@@ -223,10 +228,15 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
             source = self._source_id
-            rows = [_row(e, source(e.source), now, owed) for e in events]
+            rows = [_row(e, source(e.source), now) for e in events]
+            (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
             before = conn.total_changes
             conn.executemany(_INSERT, rows)
             inserted = conn.total_changes - before
+            if owed and inserted:
+                conn.execute(
+                    "INSERT INTO owed SELECT seq, ? FROM events WHERE seq > ?", (owed, last)
+                )
             conn.execute(
                 "INSERT INTO checkpoints (path, source, dev, ino, fingerprint, offset, updated)"
                 " VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET source=excluded.source,"
@@ -260,8 +270,8 @@ class Store:
     def prune(self) -> int:
         """Drop delivered history beyond `retain_events` rows; never a row still owed."""
         cur = self.conn.execute(
-            "DELETE FROM events WHERE owed = 0 AND seq <= (SELECT max(seq) FROM events) - ?"
-            " AND seq NOT IN (SELECT seq FROM dead_letters)",
+            "DELETE FROM events WHERE seq <= (SELECT max(seq) FROM events) - ?"
+            " AND seq NOT IN (SELECT seq FROM owed) AND seq NOT IN (SELECT seq FROM dead_letters)",
             (self.retain_events,),
         )
         return cur.rowcount
@@ -325,7 +335,8 @@ class Store:
         try:
             for name in [n for n in self._bits if n not in wanted]:
                 bit = self._bits.pop(name)
-                conn.execute("UPDATE events SET owed = owed & ~? WHERE owed & ?", (bit, bit))
+                conn.execute("UPDATE owed SET bits = bits & ~? WHERE bits & ?", (bit, bit))
+                conn.execute("DELETE FROM owed WHERE bits = 0")
                 conn.execute("DELETE FROM dead_letters WHERE sink = ?", (name,))
                 conn.execute("DELETE FROM sinks WHERE name = ?", (name,))
                 self._in_flight.pop(name, None)
@@ -342,7 +353,7 @@ class Store:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+        self._owed_rows = self._count("SELECT count(*) FROM owed")
 
     def claim(self, sink: str, *, limit: int, max_bytes: int) -> list[OutboxItem]:
         bit = self._bits[sink]
@@ -350,8 +361,8 @@ class Store:
         out: list[OutboxItem] = []
         total = 0
         rows = self.conn.execute(
-            "SELECT seq, event_id, severity, body FROM events"
-            " WHERE owed != 0 AND owed & ? AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT o.seq, e.event_id, e.severity, e.body FROM owed o JOIN events e ON e.seq = o.seq"
+            " WHERE o.bits & ? AND o.seq > ? ORDER BY o.seq LIMIT ?",
             (bit, self._cursor[sink], limit + len(flight)),
         )
         for seq, event_id, severity, body in rows:
@@ -360,7 +371,7 @@ class Store:
             size = len(body) if body.isascii() else len(body.encode())
             if len(out) >= limit or (out and total + size > max_bytes):
                 break
-            out.append(OutboxItem(seq, event_id, Severity(severity), size, body))
+            out.append(OutboxItem(seq, event_id, _SEVERITIES[severity], size, body))
             total += size
         if out:
             flight.update(item.seq for item in out)
@@ -373,7 +384,7 @@ class Store:
         """Nothing to claim: start the next claim from the beginning and count the owed rows
         afresh, since another process (`irisd deadletter retry`) may have made rows owed."""
         self._cursor[sink] = 0
-        self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+        self._owed_rows = self._count("SELECT count(*) FROM owed")
 
     def ack(self, sink: str, seqs: Sequence[int]) -> None:
         self._clear(sink, seqs)
@@ -418,7 +429,9 @@ class Store:
                 ]
             for dead_id, sink, seq in chosen:
                 conn.execute(
-                    "UPDATE events SET owed = owed | ? WHERE seq = ?", (self._bits[sink], seq)
+                    "INSERT INTO owed (seq, bits) VALUES (?, ?)"
+                    " ON CONFLICT (seq) DO UPDATE SET bits = bits | excluded.bits",
+                    (seq, self._bits[sink]),
                 )
                 conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_id,))
             conn.execute("COMMIT")
@@ -426,7 +439,7 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         if chosen:
-            self._owed_rows = self._count("SELECT count(*) FROM events WHERE owed != 0")
+            self._owed_rows = self._count("SELECT count(*) FROM owed")
             self._cursor = dict.fromkeys(self._cursor, 0)
             self._notify()
         return len(chosen)
@@ -451,9 +464,14 @@ class Store:
     # -- helpers -----------------------------------------------------------------------------------
 
     def _sink_stats(self, name: str, bit: int, now: float) -> SinkStats:
-        owed, oldest = self.conn.execute(
-            "SELECT count(*), min(stored) FROM events WHERE owed != 0 AND owed & ?", (bit,)
+        owed, first = self.conn.execute(
+            "SELECT count(*), min(seq) FROM owed WHERE bits & ?", (bit,)
         ).fetchone()
+        oldest = None
+        if first is not None:  # events are stored in seq order: the first owed is the oldest
+            oldest = self.conn.execute(
+                "SELECT stored FROM events WHERE seq = ?", (first,)
+            ).fetchone()[0]
         dead = self._count("SELECT count(*) FROM dead_letters WHERE sink = ?", (name,))
         flight = len(self._in_flight[name])
         return SinkStats(
@@ -476,16 +494,17 @@ class Store:
                 # Only rows this call clears count: a row in `seqs` that was already done (a
                 # repeated ack) must neither be counted again nor dead-lettered.
                 cleared = conn.execute(
-                    f"UPDATE events SET owed = owed & ~? WHERE {where} AND owed & ?"
-                    " RETURNING seq, owed",
+                    f"UPDATE owed SET bits = bits & ~? WHERE {where} AND bits & ? RETURNING seq, bits",
                     (bit, *args, bit),
                 ).fetchall()
+                if any(bits == 0 for _, bits in cleared):
+                    conn.execute(f"DELETE FROM owed WHERE {where} AND bits = 0", args)
                 if dead is not None:
                     conn.executemany(
                         "INSERT INTO dead_letters (sink, seq, status, body, at) VALUES (?,?,?,?,?)",
                         [(sink, s, *dead) for s, _ in cleared],
                     )
-                self._owed_rows -= sum(1 for _, owed in cleared if owed == 0)
+                self._owed_rows -= sum(1 for _, bits in cleared if bits == 0)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -532,9 +551,8 @@ def _source_id(conn: sqlite3.Connection, cache: dict[str, int], name: str) -> in
     return cache[name]
 
 
-def _row(e: Event, src: int, now: float, owed: int) -> tuple[object, ...]:
-    return (e.event_id, src, e.offset, e.timestamp, int(e.severity), e.code, dumps_event(e), now,
-            owed)  # fmt: skip
+def _row(e: Event, src: int, now: float) -> tuple[object, ...]:
+    return (e.event_id, src, e.offset, e.timestamp, int(e.severity), e.code, dumps_event(e), now)
 
 
 def _v1_event(r: Sequence[Any]) -> Event:

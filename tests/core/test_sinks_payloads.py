@@ -43,6 +43,10 @@ class Item:
     event: Event
     json: str
 
+    @property
+    def event_id(self) -> str:
+        return self.event.event_id
+
 
 def item(**changes: object) -> Item:
     event = BASE._replace(**changes)
