@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from irisd.errors import UsageError
 
 if TYPE_CHECKING:
+    from irisd.config import Settings
     from irisd.emulator.generate import Generated
 
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -26,8 +27,8 @@ def add_generate_commands(sub: Sub) -> None:
         "generate",
         help="realistic messages.log entries (offline, or from a model with --llm)",
         description="Entries by category and severity: sequential timestamps, stable pids, every "
-        "line valid for irisd's parser. Exit 0; 1 when --llm fell short of --count; 64 bad "
-        "arguments; 69 model endpoint failed; 78 configuration.",
+        "line valid for irisd's parser. Exit 0; 1 when --llm fell short of --count or --publish "
+        "left events undelivered; 64 bad arguments; 69 model endpoint failed; 78 configuration.",
     )
     gen.add_argument("--category", help="taxonomy subsystem, e.g. config, memory, lock")
     gen.add_argument("--count", type=int, default=10)
@@ -35,7 +36,7 @@ def add_generate_commands(sub: Sub) -> None:
     gen.add_argument("--output", choices=("log", "json"), default="log")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--report", type=Path, metavar="FILE", help="write the run's report (JSON)")
-    gen.add_argument("--config", type=Path, help="configuration file (its [llm] section)")
+    gen.add_argument("--config", type=Path, help="configuration file ([llm], [[sinks]])")
     model = gen.add_argument_group("a language model (--llm)")
     model.add_argument("--llm", action="store_true", help="ask an OpenAI-compatible model")
     model.add_argument("--llm-base-url", help="default: IRISD_LLM_BASE_URL, [llm] base_url")
@@ -43,6 +44,10 @@ def add_generate_commands(sub: Sub) -> None:
     model.add_argument("--temperature", type=float, help="default: [llm] temperature, 0.7")
     model.add_argument("--llm-max-requests", type=int, help="request budget (default: scaled)")
     model.add_argument("--llm-examples", type=Path, metavar="DIR", help="few-shot *.log files")
+    publish = gen.add_argument_group("delivery (--publish)")
+    publish.add_argument("--publish", action="store_true", help="send through the config's sinks")
+    publish.add_argument("--publish-timeout", type=float, default=30.0, metavar="S",
+                         help="give up on what is not delivered after S seconds (default 30)")  # fmt: skip
     gen.set_defaults(func=_generate)
 
 
@@ -62,13 +67,16 @@ def _generate(args: argparse.Namespace) -> int:
     if args.count < 0:
         raise UsageError(f"--count {args.count}: must be zero or more")
     summary: dict[str, Any] = {"source": "llm" if args.llm else "template"}
+    settings = _publish_settings(args)  # a bad configuration stops the run before any output
     if args.llm:
         entries, ok = _from_model(args, low, high, summary)
     else:
         entries, ok = _from_templates(args, low, high), True
     summary["lines"] = len(entries)
     _write(entries, args.output)
-    if args.output == "json" and args.llm:
+    if settings is not None:
+        ok = _publish(args, settings, entries, summary) and ok
+    if args.output == "json" and (args.llm or args.publish):
         sys.stdout.write(json.dumps({"summary": summary}) + "\n")
     if args.report:
         _write_report(args.report, summary)
@@ -113,6 +121,29 @@ def _from_model(
               f"{len(report.requests)} requests", file=sys.stderr)  # fmt: skip
         return entries, False
     return entries, True
+
+
+def _publish_settings(args: argparse.Namespace) -> Settings | None:
+    if not args.publish:
+        return None
+    if args.publish_timeout <= 0:
+        raise UsageError(f"--publish-timeout {args.publish_timeout}: must be positive")
+    from irisd.emulator import publish
+
+    return publish.load(args.config)
+
+
+def _publish(
+    args: argparse.Namespace, settings: Settings, entries: list[Generated], summary: dict[str, Any]
+) -> bool:
+    from irisd.emulator import generate, publish
+
+    report = publish.publish(generate.render_log(entries), settings, seed=args.seed,
+                             timeout=args.publish_timeout)  # fmt: skip
+    summary["publish"] = report.as_dict()
+    for line in report.text():
+        print(line, file=sys.stderr)
+    return report.ok
 
 
 def _write(entries: list[Generated], output: str) -> None:
