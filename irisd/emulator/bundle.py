@@ -4,7 +4,7 @@ beside them. Pure: `build(spec)` returns the artifacts as bytes; `bundle_write` 
 
 Theory of operation. The play is offline.py's: IRIS's start-up sequence, a healthy minute
 (`normal_load` ticks), then `TICKS` ticks of the armed scenario, all with background noise and
-no remediation. Each entry remembers whether it was noise.
+no remediation. Each entry remembers where it came from (start-up, scenario, noise).
 The incident is every entry that is not noise and carries the scenario's root-cause code or one
 of its symptom codes; its primary entry is the first root-cause entry of severity 2 or more (the
 first IRIS copies to alerts.log), else the first root-cause entry. A scenario without symptoms
@@ -31,7 +31,7 @@ from irisd.core.model import LogEntry
 from irisd.core.pipeline import classify_text
 from irisd.emulator import bundle_metrics, bundle_truth, offline, scenarios
 from irisd.emulator.bundle_truth import FORMAT, Ref
-from irisd.emulator.bundle_variants import Entry, Focus, Shape, old_name, shape
+from irisd.emulator.bundle_variants import Entry, Focus, Origin, Shape, old_name, shape
 from irisd.emulator.logfmt import is_alert, render
 from irisd.emulator.model import Allocation, settings_from
 from irisd.errors import EmulatorError
@@ -66,21 +66,27 @@ def anchor_text(anchor: datetime) -> str:
 
 
 def inapplicable(spec: Spec) -> str | None:
-    """Why this bundle cannot be built, or None: a retry storm needs a failing operation."""
-    if spec.variant == "retry-storm" and not scenarios.SCENARIOS[spec.scenario].symptoms:
+    """Why this bundle cannot be built, or None. A retry storm needs an operation that keeps
+    failing while the instance runs: not a healthy instance, not a failure confined to start-up."""
+    if spec.variant != "retry-storm":
+        return None
+    scenario = scenarios.SCENARIOS[spec.scenario]
+    if not scenario.symptoms:
         return f"{spec.scenario} has no failing operation to repeat"
+    if not focus(_play(spec)[1], scenario).recurring:
+        return f"{spec.scenario} fails only at start-up; nothing repeats"
     return None
 
 
 def build(spec: Spec) -> Bundle:
-    reason = inapplicable(spec)
-    if reason:
-        raise EmulatorError(f"bundle {spec.name}: {reason}")
     scenario = scenarios.SCENARIOS[spec.scenario]
     play, entries = _play(spec)
     times = bundle_metrics.scrape_times(play.ticks[0][0], play.ticks[-1][0])
     rng = random.Random(f"bundle:{spec.seed}:{spec.scenario}:{spec.variant}")  # noqa: S311 - seeded simulation
-    shaped = shape(spec.variant, entries, focus(entries, scenario), rng, times)
+    where = focus(entries, scenario)
+    if spec.variant == "retry-storm" and not where.recurring:
+        raise EmulatorError(f"bundle {spec.name}: no operation keeps failing to repeat")
+    shaped = shape(spec.variant, entries, where, rng, times)
     files = _split(shaped)
     refs = [ref for name, part in files for ref in _refs(name, part)]
     texts = {name: "".join(render(e.line, e.at) for e in part) for name, part in files}
@@ -102,11 +108,18 @@ def _play(spec: Spec) -> tuple[offline.Play, list[Entry]]:
     local = spec.anchor.astimezone(UTC).replace(tzinfo=None)  # the emulated host runs in UTC
     play = offline.new_play(spec.scenario, seed=spec.seed, anchor=local)
     offline.start(play)
+    started = len(play.entries)
     armed, play.scenario = play.scenario, scenarios.SCENARIOS["normal_load"]
     noise = _ticks(play, LEAD_IN, first=0)
     play.scenario, play.elapsed = armed, 0.0  # armed now: its clock starts here
     noise |= _ticks(play, TICKS, first=LEAD_IN)
-    return play, [Entry(s.at, s.line, n in noise) for n, s in enumerate(play.entries)]
+    return play, [
+        Entry(s.at, s.line, _origin(n, started, noise)) for n, s in enumerate(play.entries)
+    ]
+
+
+def _origin(n: int, started: int, noise: set[int]) -> Origin:
+    return Origin.NOISE if n in noise else Origin.STARTUP if n < started else Origin.SCENARIO
 
 
 def _ticks(play: offline.Play, count: int, *, first: int) -> set[int]:
@@ -123,12 +136,15 @@ def focus(entries: Sequence[Entry], scenario: scenarios.Scenario) -> Focus:
     if not scenario.symptoms:
         return Focus()
     codes = {scenario.code, *scenario.symptoms}
-    members = tuple(n for n, e in enumerate(entries) if not e.noise and e.line.code in codes)
+    members = tuple(
+        n for n, e in enumerate(entries) if e.origin is not Origin.NOISE and e.line.code in codes
+    )
     roots = [n for n in members if entries[n].line.code == scenario.code]
     if not roots:
         raise EmulatorError(f"scenario {scenario.name}: the play shows no {scenario.code} entry")
     failing = tuple(n for n in roots if entries[n].line.severity >= 2)
-    return Focus(members, failing, failing[0] if failing else roots[0])
+    recurring = tuple(n for n in failing if entries[n].origin is Origin.SCENARIO)
+    return Focus(members, failing, failing[0] if failing else roots[0], recurring)
 
 
 def _split(shaped: Shape) -> list[tuple[str, Sequence[Entry]]]:

@@ -2,8 +2,8 @@
 
     clock-skew      alerts.log and metrics.prom stamped by a clock that is off by a stated offset
     partial-outage  metrics.prom misses a run of scrapes around the primary entry
-    retry-storm     the failing operation's first entries repeat in bursts, each burst closed by
-                    an entry with IRIS's `...(repeated N times)` suffix
+    retry-storm     the first entries of an operation that keeps failing repeat in bursts, each
+                    burst closed by an entry with IRIS's `...(repeated N times)` suffix
     rotation        messages.log rolls over in the middle of the incident (`messages.old_YYYYMMDD`
                     plus a new messages.log, as IRIS renames and starts an empty file)
 
@@ -18,6 +18,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from irisd.emulator.logfmt import Line
 
@@ -26,11 +27,17 @@ STORMS = 4  # failing entries that each get a burst
 _MS = timedelta(milliseconds=1)
 
 
+class Origin(StrEnum):
+    STARTUP = "start-up"  # IRIS's start-up sequence
+    SCENARIO = "scenario"  # what the armed scenario's ticks wrote
+    NOISE = "noise"  # background entries, never part of the incident
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     at: datetime  # messages.log's clock (the emulated host's local time, UTC)
     line: Line
-    noise: bool = False  # background noise, never part of the incident
+    origin: Origin = Origin.SCENARIO
     storm: str = ""  # "copy" or "summary" for entries a retry storm added
     folded: int = 0  # a summary's N in `...(repeated N times)`
 
@@ -42,6 +49,7 @@ class Focus:
     members: tuple[int, ...] = ()  # the incident: root cause and symptom entries, no noise
     failing: tuple[int, ...] = ()  # root-cause entries of severity 2 or more
     primary: int | None = None
+    recurring: tuple[int, ...] = ()  # failing entries written while running, not at start-up
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +90,7 @@ def _gap(
 
 
 def _storm(entries: Sequence[Entry], focus: Focus, rng: random.Random) -> tuple[Entry, ...]:
-    chosen = set(focus.failing[:STORMS])
+    chosen = set(focus.recurring[:STORMS])
     out: list[Entry] = []
     for n, entry in enumerate(entries):
         out.append(entry)

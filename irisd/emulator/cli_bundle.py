@@ -53,7 +53,6 @@ def _bundle(args: argparse.Namespace) -> int:
     specs = specs_from(args)
     out = Output.prepare(Path(args.out))
     shown = args.all or len(specs) > 1
-    done = 0
     try:
         for n, spec in enumerate(specs, 1):
             _progress(shown, f"[{n}/{len(specs)}] {spec.name} ... ")
@@ -62,12 +61,10 @@ def _bundle(args: argparse.Namespace) -> int:
                 _progress(shown, f"skipped: {skip}\n")
                 continue
             print(out.write(bundle.build(spec)), flush=True)
-            done += 1
             _progress(shown, "ok\n")
     except BaseException:
         _progress(shown, "failed\n")
-        if not done:
-            out.abandon()
+        out.abandon()  # removes only directories this run created that are still empty
         raise
     return 0
 

@@ -275,6 +275,21 @@ def test_rotation_rolls_messages_log_in_the_middle_of_the_incident() -> None:
         assert files[m["file"]][m["offset"]].classification.code == m["code"]
 
 
+def test_variants_skip_what_cannot_storm_and_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["bundle", "--scenario", "normal_load", "--variants", "--seed", "1", "--anchor", ANCHOR]
+    assert main([*args, "--out", str(tmp_path / "o")]) == 0
+    progress = capsys.readouterr().err.splitlines()
+    assert progress[3] == (
+        "[4/5] normal_load-retry-storm ... skipped: normal_load has no failing operation to repeat"
+    )
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "normal_load", "normal_load-clock-skew", "normal_load-partial-outage",
+        "normal_load-rotation",
+    ]  # fmt: skip
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 
@@ -284,12 +299,22 @@ def test_rotation_rolls_messages_log_in_the_middle_of_the_incident() -> None:
         (["--scenario", "nope"], "--scenario"),
         (["--scenario", "lock_table_full", "--variant", "sideways"], "--variant"),
         (["--scenario", "normal_load", "--variant", "retry-storm"], "--variant"),
+        (["--scenario", "hugepages_fallback", "--variant", "retry-storm"], "--variant"),
         (["--all", "--anchor", "yesterday"], "--anchor"),
         (["--all", "--anchor", "1999-12-31T23:00:00Z"], "--anchor"),
         (["--all", "--threshold", "1.5"], "--threshold"),
         (["--all", "--seed", "x"], "--seed"),
     ],
-    ids=["scenario", "variant", "inapplicable", "anchor", "year", "threshold", "seed"],
+    ids=[
+        "scenario",
+        "variant",
+        "no-failure",
+        "start-up-only",
+        "anchor",
+        "year",
+        "threshold",
+        "seed",
+    ],
 )
 def test_bad_arguments_are_one_line_exit_64_and_write_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], flag: str
