@@ -9,6 +9,7 @@ Exit codes: 0 success; 1 failure; 64 usage; 65 bad data (CPF); 69 API unavailabl
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
@@ -18,7 +19,18 @@ from irisd.errors import IrisdError
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The command words each area registers. `main` imports only the area that owns the command it
+# runs, so a light command (`generate`) never pays for the API client, pydantic or aiohttp; with
+# no command word (`--help`) or one not listed here, every area registers, so a stale entry costs
+# speed, never a command. tests/emulator/test_generate.py checks this table against the areas.
+AREAS: dict[str, tuple[str, ...]] = {
+    "irisd.cli_commands": ("run", "classify", "demo", "status", "events", "deadletter"),
+    "irisd.emulator.cli": ("emulator", "generate", "bundle"),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of the area that owns `command`."""
     parser = argparse.ArgumentParser(
         prog="irisd",
         description="Per-host daemon for InterSystems IRIS: tail, classify, publish, remediate.",
@@ -28,28 +40,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"irisd {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for register in _registrars():
+    for register in _registrars(command):
         register(sub)
     return parser
 
 
-def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+def _registrars(
+    command: str | None,
+) -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
     # Each area of the package owns the arguments of its subcommands.
-    from irisd.cli_commands import add_commands as core_commands
+    owners = [area for area, words in AREAS.items() if command in words] or list(AREAS)
+    return [importlib.import_module(area).add_commands for area in owners]
 
-    out: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
-        core_commands
-    ]
-    try:
-        from irisd.emulator.cli import add_commands as emulator_commands
-    except ImportError:  # pragma: no cover - the emulator package is always shipped
-        return out
-    out.append(emulator_commands)
-    return out
+
+def _command(argv: Sequence[str]) -> str | None:
+    return argv[0] if argv and not argv[0].startswith("-") else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     handler: Handler = args.func
     try:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import subprocess
 import sys
 
+from irisd.cli import AREAS
 from irisd.core.model import LogEntry
 from irisd.core.pipeline import classify_text
 from irisd.emulator import generate
@@ -37,3 +40,34 @@ def test_bad_input_is_one_line_and_exit_64() -> None:
         assert done.returncode == 64
         assert done.stderr.count("\n") == 1
         assert not done.stdout
+
+
+HEAVY = ("aiohttp", "pydantic", "pydantic_settings", "openai", "psutil", "irisd.config",
+         "irisd.api.client", "irisd.shell.store", "asyncio")  # fmt: skip
+
+
+def test_the_template_path_imports_nothing_heavy() -> None:
+    """What keeps `irisd generate --count 1000` under 500 ms as a command (bench/generate.py)."""
+    probe = (
+        "import sys\nfrom irisd.cli import main\ncode = main(['generate', '--count', '3'])\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules), code, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stderr == "[] 0\n"
+    assert done.stdout.count("\n") == 3
+
+
+def test_the_cli_area_table_matches_what_each_area_registers() -> None:
+    for area, words in AREAS.items():
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        importlib.import_module(area).add_commands(sub)
+        assert set(sub.choices) == set(words), area
+
+
+def test_help_lists_every_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "irisd", "--help"], capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    for words in AREAS.values():
+        for word in words:
+            assert f"\n    {word} " in done.stdout or f"\n    {word}\n" in done.stdout, word
