@@ -13,7 +13,7 @@ from typing import Final
 
 from irisd.core.classify import UNPARSED, Classifier
 from irisd.core.lines import RawEntry
-from irisd.core.logline import LocalClock, parse
+from irisd.core.logline import LocalClock, parse, parse_header
 from irisd.core.model import Event, LogEntry, Unparsed
 
 _ZERO_TRACE: Final = "0" * 32
@@ -43,8 +43,22 @@ class EventBuilder:
         self.classifier = classifier
 
     def build(self, raw: RawEntry) -> Event:
-        entry = parse(raw, self.clock)
+        """`from_entry(parse(raw))`, with the common case inlined: a well-formed header goes
+        straight to an Event without the intermediate LogEntry (this runs once per entry read)."""
+        header = parse_header(raw.text)
+        when = None
+        if not isinstance(header, str):
+            when = self.clock.to_epoch(header.minute, header.second, header.millisecond)
+        if isinstance(header, str) or when is None:  # the WIJ recovery block, or unparsed
+            return self.from_entry(parse(raw, self.clock))
         eid = event_id(self.host, self.source, raw.offset)
+        c = self.classifier.classify(header.category, header.message, header.severity)
+        return Event(eid, trace_id(eid), self.host, self.instance, self.source, raw.offset, when,
+                     c.severity, c.code, c.error_type, header.category, int(header.pid),
+                     header.message, header.repeat, _labels(raw))  # fmt: skip
+
+    def from_entry(self, entry: LogEntry | Unparsed) -> Event:
+        eid = event_id(self.host, self.source, entry.offset)
         if isinstance(entry, Unparsed):
             return self._unparsed(eid, entry)
         return self._event(eid, entry)
@@ -89,7 +103,7 @@ class EventBuilder:
         )
 
 
-def _labels(entry: LogEntry) -> tuple[tuple[str, str], ...]:
+def _labels(entry: LogEntry | RawEntry) -> tuple[tuple[str, str], ...]:
     if not (entry.cut_lines or entry.truncated or entry.decode_errors):
         return ()
     labels = []
