@@ -125,6 +125,7 @@ def parse_anchor(text: str) -> datetime:
                          f"{ANCHOR_EXAMPLE}") from None  # fmt: skip
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
+    at = at.replace(microsecond=at.microsecond // 1000 * 1000)  # the log's resolution, as recorded
     if not 2000 <= at.year <= 2098 or not 2000 <= at.astimezone(UTC).year <= 2098:
         raise UsageError(f"--anchor {text!r}: the year must be 2000-2098 "
                          "(messages.log writes two-digit years)")  # fmt: skip
