@@ -23,7 +23,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from irisd.core.model import SEVERITY_NAMES, Classification, Severity
 
@@ -120,10 +120,9 @@ class Classifier:
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = tuple(rules)
-        sensitive = [i for i, r in enumerate(self.rules) if r.digit_sensitive]
-        self._first_sensitive = sensitive[0] if sensitive else len(self.rules)
+        self._sensitive = tuple(i for i, r in enumerate(self.rules) if r.digit_sensitive)
         self._exact: dict[str, tuple[Classification, ...]] = {}
-        self._shape: dict[str, tuple[Classification, ...]] = {}
+        self._shape: dict[str, tuple[int, tuple[Classification, ...]]] = {}
         self._unknown = tuple(
             Classification(f"unknown.{SEVERITY_NAMES[s]}", "none" if s == 0 else "unknown", s, "")
             for s in Severity
@@ -139,29 +138,46 @@ class Classifier:
         return by_severity[severity]
 
     def _lookup(self, key: str) -> tuple[Classification, ...]:
+        """Two keys that differ only in digits have one shape. The shape's first matching rule,
+        when it reads no literal digit, matches every key of that shape, and every rule ahead
+        of it that reads none fails on all of them; only the few digit-reading rules ahead of it
+        must be asked again for each key."""
         shape = key.translate(_DIGITS)
-        result = self._shape.get(shape)
-        if result is None:
+        cached = self._shape.get(shape)
+        if cached is not None:
+            result = self._digit_rules_before(cached[0], key) or cached[1]
+        else:
             index, result = self._evaluate(key)
-            if index < self._first_sensitive:
-                self._remember(self._shape, shape, result)
+            if index == len(self.rules) or not self.rules[index].digit_sensitive:
+                self._remember(self._shape, shape, (index, result))
         self._remember(self._exact, key, result)
         return result
+
+    def _digit_rules_before(self, index: int, key: str) -> tuple[Classification, ...] | None:
+        category, _, text = key.partition("\0")
+        for i in self._sensitive:
+            if i >= index:
+                break
+            if self.rules[i].matches(category, text):
+                return self._results(self.rules[i])
+        return None
 
     def _evaluate(self, key: str) -> tuple[int, tuple[Classification, ...]]:
         category, _, text = key.partition("\0")
         for index, rule in enumerate(self.rules):
             if rule.matches(category, text):
-                return index, tuple(
-                    Classification(rule.code, rule.error_type, max(s, rule.severity), rule.id)
-                    for s in Severity
-                )
+                return index, self._results(rule)
         return len(self.rules), self._unknown
 
     @staticmethod
-    def _remember(
-        cache: dict[str, tuple[Classification, ...]], key: str, value: tuple[Classification, ...]
-    ) -> None:
+    def _results(rule: Rule) -> tuple[Classification, ...]:
+        return tuple(
+            Classification(rule.code, rule.error_type, max(s, rule.severity), rule.id)
+            for s in Severity
+        )
+
+    @staticmethod
+    def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
         if len(cache) >= _CACHE_MAX:
             cache.clear()
         cache[key] = value

@@ -455,3 +455,17 @@ def test_real_sample_classifies_with_nothing_unparsed_and_no_unknowns() -> None:
         by_code[c.code] += e.repeat
     assert sum(by_code.values()) == 12_178
     assert by_code["unknown.info"] == 0
+
+
+@pytest.mark.parametrize(("pattern", "first", "second"), DIGIT_PATTERNS)
+def test_a_shape_first_seen_through_a_digit_rule_is_not_reused(
+    pattern: str, first: str, second: str
+) -> None:
+    """The reverse order: the digit-reading rule answers the first message of a shape; the next
+    one of that shape must still reach the catch-all."""
+    classifier = digit_rules(pattern)
+    assert classifier.classify("Generic.Event", second, Severity.INFO).code == "journal.disk_full"
+    assert classifier.classify("Generic.Event", first, Severity.INFO).code == "app.info"
+    assert classifier.classify("Generic.Event", second + " ", Severity.INFO).code == (
+        digit_rules(pattern).classify("Generic.Event", second + " ", Severity.INFO).code
+    )
