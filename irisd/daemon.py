@@ -1,6 +1,7 @@
 """The daemon: the one place objects are built, one TaskGroup, signals and sd_notify.
 
-Start-up: logging → state (SQLite, token) → rules → API bound → READY=1. Then, in one task group: the
+Start-up: logging → rules → state (a damaged database is set aside and salvaged first, see
+`irisd.shell.recovery`; then SQLite, token) → API bound → READY=1. Then, in one task group: the
 tailer, the publisher (when sinks are configured), the watchdog and status loop, and the signal
 waiter. SIGTERM/SIGINT: STOPPING=1, the tailer stops between batches (every batch is committed
 whole), the publisher finishes its in-flight batches within `drain_timeout` or leaves them in the
@@ -38,6 +39,7 @@ from irisd.core.redact import Redactor
 from irisd.errors import IrisdError
 from irisd.rules import build_classifier
 from irisd.shell.journal import setup_logging
+from irisd.shell.recovery import Recovery, recover_state
 from irisd.shell.store import Store
 from irisd.shell.systemd import Notifier
 from irisd.shell.tailer import Tailer, TailPolicy, watch
@@ -109,6 +111,7 @@ class Daemon:
         self.api: ApiServer | None = None
         self.publisher: Publisher | None = None
         self.classifier: Classifier | None = None
+        self.recovery: Recovery | None = None
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._counters = Counters()
@@ -121,8 +124,11 @@ class Daemon:
         settings = self.settings
         setup_logging(settings.log.level, settings.log.format, redactor=redactor_for(settings))
         self.classifier = build_classifier(settings.rules.dir)
-        state = settings.state
-        self.store = Store(state.dir / state.database, capacity=settings.outbox.max_events)
+        database = settings.state.dir / settings.state.database
+        self.recovery = recover_state(database)
+        if self.recovery is not None:
+            self._m["recoveries"].inc()
+        self.store = Store(database, capacity=settings.outbox.max_events)
         token = self._token = load_or_create_token(settings.api.token_file)
         setup_logging(
             settings.log.level, settings.log.format, redactor=redactor_for(settings, token)
@@ -305,6 +311,10 @@ class Daemon:
                 "truncations": s.truncations,
                 "lag_bytes": s.lag_bytes,
             },
+            "state": {
+                "database": str(self.store.path),
+                "recovered": None if self.recovery is None else self.recovery.as_dict(),
+            },
             "outbox": {
                 "depth": outbox.rows,
                 "capacity": outbox.capacity,
@@ -359,6 +369,10 @@ class Daemon:
             ),
             "oldest": m.gauge(
                 "irisd_outbox_oldest_age_seconds", "Age of the oldest unacknowledged event"
+            ),
+            "recoveries": m.counter(
+                "irisd_state_recoveries_total",
+                "Damaged state databases set aside and salvaged at start-up",
             ),
         }
 

@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -119,13 +119,14 @@ class Daemon:
         text = CONFIG.format(log=self.log, state=self.state, sock=self.sock, level=level)
         self.config.write_text(text + extra)
 
-    def start(self, *, watchdog_usec: int = 2_000_000) -> None:
+    def start(self, *, watchdog_usec: int = 2_000_000, prefix: Sequence[str] = ()) -> None:
+        """`prefix` runs the daemon through another program (setpriv, unshare)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("IRISD_", "JOURNAL_"))}
         env |= {"NOTIFY_SOCKET": str(self.notify.sock.getsockname())}
         env |= {"WATCHDOG_USEC": str(watchdog_usec)}
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "irisd.cli", "run", "--config", str(self.config)],
+                [*prefix, sys.executable, "-m", "irisd.cli", "run", "--config", str(self.config)],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
