@@ -17,7 +17,7 @@ from typing import IO, Literal
 from irisd.core.classify import UNPARSED, Classifier, key_of
 from irisd.core.lines import LineAssembler, RawEntry
 from irisd.core.logline import LocalClock, parse, parse_header
-from irisd.core.model import SEVERITY_NAMES, LogEntry, iso
+from irisd.core.model import SEVERITY_NAMES, Classification, LogEntry, iso
 from irisd.errors import UsageError
 from irisd.rules import build_classifier
 
@@ -79,20 +79,35 @@ class Summary:
 def summarize(
     raws: Sequence[RawEntry], clock: LocalClock, classifier: Classifier, summary: Summary
 ) -> None:
+    """Count `raws` as the daemon would store them: what `EventBuilder.build` does, minus what
+    counting does not need (ids, timestamps beyond their validity, JSON)."""
     classify_key = classifier.classify_key
+    valid_minute = clock.valid_minute
+    # Counted per Classification object (by identity: hashing the frozen dataclass by its fields
+    # would cost more than the rest of the loop); equal ones from different cache entries add up.
+    counts: dict[int, tuple[Classification, int]] = {}
     for raw in raws:
         header = parse_header(raw.text)
-        if isinstance(header, str):
-            entry = parse(raw, clock)  # the WIJ recovery banner, or truly unparsed
-            if isinstance(entry, LogEntry):
-                c = classifier.classify(entry.category, entry.text, entry.severity)
-                summary.add(c.code, c.severity, 1)
-            else:
-                summary.unparsed += 1
-                summary.add(UNPARSED.code, UNPARSED.severity, 1)
-            continue
-        c = classify_key(key_of(header.category, header.message), header.severity)
-        summary.add(c.code, c.severity, header.repeat)
+        if isinstance(header, str) or not valid_minute(header.minute):
+            c, repeat = _odd_entry(raw, clock, classifier, summary)
+        else:
+            c = classify_key(key_of(header.category, header.message), header.severity)
+            repeat = header.repeat
+        seen = counts.get(id(c))
+        counts[id(c)] = (c, repeat if seen is None else seen[1] + repeat)
+    for c, n in counts.values():
+        summary.add(c.code, c.severity, n)
+
+
+def _odd_entry(
+    raw: RawEntry, clock: LocalClock, classifier: Classifier, summary: Summary
+) -> tuple[Classification, int]:
+    """The WIJ recovery banner, or an entry that does not parse (bad header or date)."""
+    entry = parse(raw, clock)
+    if isinstance(entry, LogEntry):
+        return classifier.classify(entry.category, entry.text, entry.severity), entry.repeat
+    summary.unparsed += 1
+    return UNPARSED, 1
 
 
 def classify_files(

@@ -95,6 +95,11 @@ class LocalClock:
         self._last = epoch
         return epoch
 
+    def valid_minute(self, minute: str) -> bool:
+        """Whether "MM/DD/YY-HH:MM" is a real date and time (so `to_epoch` will not say None)."""
+        bases = self._minutes[minute] if minute in self._minutes else self._minute_bases(minute)
+        return bases is not None
+
     def _minute_bases(self, minute: str) -> tuple[float, float] | None:
         if len(self._minutes) > 4096:
             self._minutes.clear()

@@ -1,0 +1,70 @@
+"""`irisd classify --summary` counts what the daemon would store for the same bytes: the summary's
+shortcuts (no ids, no timestamps, counts by classification) must never change a number."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from irisd.core.events import EventBuilder
+from irisd.core.lines import LineAssembler
+from irisd.core.logline import LocalClock
+from irisd.core.model import SEVERITY_NAMES
+from irisd.offline import classify_files
+from irisd.rules import default_classifier
+
+ROOT = Path(__file__).resolve().parents[1]
+LOGS = [ROOT / "tests/data/messages.log", *sorted((ROOT / "log_samples").glob("*.log"))]
+LINES = [
+    "11/14/25-07:45:55:657 (4120) 0 [Generic.Event] Allocated 504MB shared memory",
+    "11/14/25-07:45:55:657 (4120) 1 [Utility.Event] Journal file has reached its maximum size",
+    "11/14/25-07:46:00:001 (4121) 2 [Generic.Event] Lock table full...(repeated 12 times)",
+    "02/30/25-07:45:55:657 (4120) 1 [Generic.Event] a date that does not exist",
+    "11/14/25-25:99:00:000 (4120) 0 [Generic.Event] an hour that does not exist",
+    "11/14/25-07:47:00:000 (4122) 3 no category here",
+    "*** Recovery started at Fri Nov 14 09:46:08 2025",
+    "   a continuation line",
+    "an orphan or continuation line",
+    "11/14/25-07:48:00:000 (4123) 0 ",
+    "ERROR #5001: Error 28=(No space left on device)",
+]
+
+
+def daemon_counts(data: bytes) -> dict[str, object]:
+    assembler = LineAssembler()
+    raws = assembler.feed(data) + assembler.flush(final=True)
+    builder = EventBuilder(host="h", instance="IRIS", source="s", clock=LocalClock(UTC),
+                           classifier=default_classifier())  # fmt: skip
+    by_code: dict[str, int] = {}
+    by_severity = dict.fromkeys(SEVERITY_NAMES, 0)
+    for event in map(builder.build, raws):
+        by_code[event.code] = by_code.get(event.code, 0) + event.repeat
+        by_severity[SEVERITY_NAMES[event.severity]] += event.repeat
+    unparsed = by_code.get("unknown.unparsed", 0)
+    return {"entries": len(raws), "unparsed": unparsed, "by_code": dict(sorted(by_code.items())),
+            "by_severity": by_severity}  # fmt: skip
+
+
+def summary_counts(path: Path) -> dict[str, object]:
+    doc = classify_files([str(path)], io.StringIO(), zone=UTC, rules_dir=None, mode="summary")
+    return {k: doc[k] for k in ("entries", "unparsed", "by_code", "by_severity")}
+
+
+@pytest.mark.parametrize("log", LOGS, ids=[p.name for p in LOGS])
+def test_summary_equals_daemon_counts_on_real_logs(log: Path) -> None:
+    assert summary_counts(log) == daemon_counts(log.read_bytes())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(LINES), min_size=1, max_size=40))
+def test_summary_equals_daemon_counts_on_any_mix(tmp_path_factory: pytest.TempPathFactory,
+                                                 lines: list[str]) -> None:  # fmt: skip
+    path = tmp_path_factory.mktemp("mix") / "messages.log"
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(data)
+    assert summary_counts(path) == daemon_counts(data)
