@@ -121,7 +121,7 @@ class StateSection(Section):
 class TailSection(Section):
     poll_interval: Seconds = 1.0
     entry_linger: Annotated[float, Field(ge=0, le=60)] = 0.5
-    read_chunk_bytes: Annotated[int, Field(ge=4 * KiB, le=64 * MiB)] = MiB
+    read_chunk_bytes: Annotated[int, Field(ge=4 * KiB, le=64 * MiB)] = 64 * KiB
     max_line_bytes: Annotated[int, Field(ge=256, le=16 * MiB)] = 64 * KiB
     max_entry_lines: Annotated[int, Field(ge=1, le=1_000_000)] = 200
     max_entry_bytes: Annotated[int, Field(ge=256, le=64 * MiB)] = 64 * KiB
