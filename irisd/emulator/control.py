@@ -261,8 +261,45 @@ def _merge_down(root: Path, merge_file: Path) -> dict[str, Any]:
 
 
 def inject(root: Path, name: str) -> dict[str, Any]:
-    """Switch a running instance to scenario `name`, its set-up merged like an operator would."""
+    """Switch a running instance to scenario `name`, its set-up applied the way an operator
+    would apply it: the CPF part as a configuration merge (dynamic parameters at once, the others
+    pending for the next start, iris.cpf rewritten and the merge logged in messages.log), host
+    facts under DIR/host and the licence key file (both read at the next start). A merge the
+    instance refuses raises EmulatorError and leaves the scenario as it was."""
     scenario = scenarios.get(name)
     if scenario is None:
         raise EmulatorError(f"unknown scenario {name!r}; known: {', '.join(scenarios.names())}")
-    return request(root, "POST", "/inject", {"scenario": name})
+    paths = InstancePaths(root)
+    if files.running_pid(paths) is None:
+        raise EmulatorError(f"{root}: the instance is not running; to arm {name} on a down "
+                            f"instance use `irisd emulator start {root} --scenario {name}`")  # fmt: skip
+    merged: dict[str, Any] = {"applied": [], "pending": []}
+    if scenario.setup:
+        merged = merge(root, _setup_merge_file(paths, scenario))
+        if not merged.get("ok"):
+            why = "; ".join(merged.get("problems", [])) or merged.get("error", "refused")
+            raise EmulatorError(f"{name}: the instance refused the set-up merge: {why}")
+    host = [_arm_host(paths, key, value) for key, value in scenario.host_setup]
+    if scenario.license_units is not None:
+        files.set_license_units(paths, scenario.license_units)
+        host.append(f"iris.key LicenseUnits={scenario.license_units} (read at the next start)")
+    switched = request(root, "POST", "/inject", {"scenario": name})
+    return {**switched, "applied": merged["applied"], "pending": merged["pending"], "host": host}
+
+
+def _setup_merge_file(paths: InstancePaths, scenario: scenarios.Scenario) -> Path:
+    """The scenario's CPF set-up as a merge file in DIR/mgr, kept so the log's reference to it
+    can be followed."""
+    by_section: dict[str, list[str]] = {}
+    for section, param, value in scenario.setup:
+        concrete = value.replace(scenarios.FREE_PORT, str(free_port()))
+        by_section.setdefault(section, []).append(f"{param}={concrete}\n")
+    text = "".join(f"[{section}]\n" + "".join(lines) for section, lines in by_section.items())
+    target = paths.mgr / f"scenario-{scenario.name}.merge"
+    files.atomic_write(target, text)
+    return target
+
+
+def _arm_host(paths: InstancePaths, key: str, value: str) -> str:
+    files.set_sysctl(paths, key, value)
+    return f"sysctl {key}={value} (read at the next start)"

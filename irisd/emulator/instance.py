@@ -212,10 +212,14 @@ class Instance:
                            "DaysBeforePurge": self.settings.days_before_purge}}  # fmt: skip
 
     def inject(self, name: str) -> dict[str, Any]:
-        if scenarios.get(name) is None:
+        """Play `name` from now on. Its CPF and host set-up were applied by the caller
+        (`control.inject` merges it first); the database limits it assumes are set here."""
+        scenario = scenarios.get(name)
+        if scenario is None:
             return {"ok": False, "error": f"unknown scenario {name!r}"}
+        databases = {**self.state.get("databases", {}), **dict(scenario.databases)}
         self.state.update(scenario=name, scenario_elapsed=0.0, scenario_done=False,
-                          armed_run=self.run_number)  # fmt: skip
+                          armed_run=self.run_number, databases=databases)  # fmt: skip
         files.save_state(self.paths, self.state)
         return {"ok": True, "scenario": name}
 
@@ -266,12 +270,10 @@ class Instance:
         )
         for c in applied:  # Wording ours: no real text for a merged parameter is known.
             self.writer.write(Line(0.0, p, 0, U, f"Configuration merge: [{c.section}] {c.name} "
-                                   f"changed from '{c.old}' to '{c.new}', active now", "config.changed"))  # fmt: skip
+                                   f"{_changed(c)}, active now", "config.changed"))  # fmt: skip
         for c in pending:
-            text = (
-                f"Configuration merge: [{c.section}] {c.name} changed from '{c.old}' to '{c.new}'"
-            )
-            self.writer.write(Line(0.0, p, 1, U, f"{text}, restart required", "config.changed"))
+            text = f"Configuration merge: [{c.section}] {c.name} {_changed(c)}, restart required"
+            self.writer.write(Line(0.0, p, 1, U, text, "config.changed"))
 
     @property
     def _license_units(self) -> int:
@@ -325,6 +327,12 @@ class Instance:
         self.paths.pid.unlink(missing_ok=True)
         self.paths.ids.unlink(missing_ok=True)
         self.writer.close()
+
+
+def _changed(change: cpf.Change) -> str:
+    if change.old is None:
+        return f"added as '{change.new}'"
+    return f"changed from '{change.old}' to '{change.new}'"
 
 
 async def run(paths: InstancePaths, speed: float, user: str, ready: int | None) -> int:

@@ -180,6 +180,46 @@ def test_messages_log_rolls_over_at_max_console_log_size(
     assert inst.messages.stat().st_size < 1024 * 1024
 
 
+def test_inject_merges_the_scenario_set_up_into_the_running_instance(inst: InstancePaths) -> None:
+    """Dynamic set-up takes effect at once, iris.cpf is rewritten and the merge is logged."""
+    control.start(inst.root, speed=SPEED)
+    result = control.inject(inst.root, "lock_table_full")
+    assert (result["ok"], result["applied"], result["pending"]) == (
+        True, ["[config] locksiz=16777216"], [])  # fmt: skip
+    assert "locksiz=16777216" in inst.cpf.read_text()
+    log = inst.messages.read_text()
+    merge_file = (inst.mgr / "scenario-lock_table_full.merge").resolve()
+    assert f"Updating configuration information from {merge_file}" in log
+    assert "[config] locksiz changed from '0' to '16777216', active now" in log
+    _wait(inst, lambda s: s.get("failing") is True and s["scenario"] == "lock_table_full")
+    assert control.request(inst.root, "GET", "/status")["active"]["locksiz"] == 16777216
+    assert "lock.table_full" in _codes(inst)
+
+
+async def test_inject_leaves_restart_only_set_up_for_the_next_start(inst: InstancePaths) -> None:
+    """hugepages_fallback injected: globals pending, the huge page pool written under DIR/host;
+    nothing falls back until the restart, then start-up does."""
+    iris = IrisControl(inst.program, timeout=30)
+    control.start(inst.root, speed=SPEED)
+    result = control.inject(inst.root, "hugepages_fallback")
+    assert result["pending"] == ["[config] globals=0,0,2048,0,0,0"]
+    assert result["host"] == ["sysctl vm.nr_hugepages=600 (read at the next start)"]
+    assert (inst.host / "proc/sys/vm/nr_hugepages").read_text() == "600\n"
+    assert "globals changed from '0,0,0,0,0,0' to '0,0,2048,0,0,0', restart required" in (
+        inst.messages.read_text())  # fmt: skip
+    assert "memory.hugepages_fallback" not in _codes(inst)
+    await iris.stop("IRIS", restart=True)
+    assert "memory.hugepages_fallback" in _codes(inst)
+
+
+def test_inject_needs_a_running_instance_and_a_known_scenario(inst: InstancePaths) -> None:
+    with pytest.raises(EmulatorError, match="not running"):
+        control.inject(inst.root, "lock_table_full")
+    with pytest.raises(EmulatorError, match="unknown scenario 'nope'"):
+        control.inject(inst.root, "nope")
+    assert "locksiz=16777216" not in inst.cpf.read_text()
+
+
 def _ports(paths: InstancePaths) -> tuple[int, int]:
     from irisd.core import cpf
 
