@@ -11,8 +11,12 @@ Theory of operation
   each chunk the entries it completed and the checkpoint (`assembler.pending_offset`: the first byte
   not yet in an entry) are committed in one transaction, so a crash neither skips nor repeats.
 * Rotation by rename: the path now names another file. The old descriptor is read to its end, its
-  last entry and partial line are flushed (`final=True`), then the new file is read from 0. A crash
-  during that drain is resumed by looking for the checkpoint's inode among the log's siblings.
+  last entry and partial line are flushed (`final=True`), then the new file is read from 0.
+* Rotations while irisd was down (or during a crash mid-rotation): the checkpoint names a file no
+  longer at the path. It is looked for among the log's siblings (`messages.old_*`,
+  `messages.log.N`) by device + inode + fingerprint and read on from its offset; every sibling
+  newer than it (by mtime, then by name) is queued and read from 0, oldest first, then the live
+  file. If it is gone, that is reported, and the siblings written after its checkpoint are read.
 * Copytruncate: the file's size drops below our offset (or its first line changed): restart at 0
   as a new source.
 * Deleted while open (no link left, path gone): read to the end, flush, close, wait for the path.
@@ -28,6 +32,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +42,7 @@ from irisd.core.classify import Classifier
 from irisd.core.events import EventBuilder
 from irisd.core.lines import Limits, LineAssembler, RawEntry
 from irisd.core.model import Event
+from irisd.shell.rotated import Sibling, rotated_siblings
 from irisd.shell.store import Checkpoint, Store
 
 log = logging.getLogger("irisd.tailer")
@@ -134,6 +140,7 @@ class Tailer:
         self._problem: str | None = None
         self._queue: list[tuple[int, os.stat_result]] = []  # files seen at the path, not yet read
         self._file_rotated = False
+        self._done: tuple[int, int] | None = None  # last read to its end, or found gone
 
     def set_classifier(self, classifier: Classifier) -> None:
         """New rules (a reload) apply from the next entry on."""
@@ -191,10 +198,10 @@ class Tailer:
 
     def _open(self) -> bool:
         checkpoint = self.store.checkpoint(str(self.path))
+        if not self._queue and checkpoint is not None and self._resume_rotated(checkpoint):
+            return True
         if self._queue:
             fd, st = self._queue.pop(0)
-        elif checkpoint is not None and self._resume_rotated(checkpoint):
-            return True
         else:
             try:
                 fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
@@ -225,44 +232,105 @@ class Tailer:
         return True
 
     def _resume_rotated(self, checkpoint: Checkpoint) -> bool:
-        """After a crash mid-rotation the checkpoint names a file now renamed beside the log."""
+        """The checkpoint names a file no longer at the path: rotated while irisd was down or in
+        the middle of a rotation. Queue the rotated files newer than it; read it on from its offset
+        if it has more (True), else let the queue and then the path take their turn (False)."""
         try:
-            current = self.path.stat()
-            if (current.st_dev, current.st_ino) == (checkpoint.dev, checkpoint.ino):
-                return False
+            live: os.stat_result | None = self.path.stat()
         except OSError:
-            pass
-        for sibling in sorted(self.path.parent.glob(self.path.stem + ".*")):
-            try:
-                st = sibling.stat()
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) != (checkpoint.dev, checkpoint.ino) or sibling == self.path:
-                continue
-            if st.st_size <= checkpoint.offset:  # already read to its end
-                return False
-            fd = os.open(sibling, os.O_RDONLY | os.O_CLOEXEC)
-            first = _first_line(fd)
-            if first is None or fingerprint(first) != checkpoint.fingerprint:
-                os.close(fd)
-                continue
-            log.info(
-                "resuming rotated file %s at %d",
-                sibling,
+            live = None
+        ours = (checkpoint.dev, checkpoint.ino)
+        if live is not None and (live.st_dev, live.st_ino) == ours:
+            return False
+        siblings = rotated_siblings(self.path, live)
+        at = next((i for i, s in enumerate(siblings) if s.identity == ours), None)
+        fd = None if at is None else self._open_checkpointed(siblings[at].path, checkpoint)
+        if at is None or fd is None:
+            return self._lost(checkpoint, siblings)
+        self._queue_files(siblings[at + 1 :])
+        path, st = siblings[at].path, siblings[at].st
+        if st.st_size <= checkpoint.offset:  # already read to its end
+            os.close(fd)
+            return False
+        log.info(
+            "resuming rotated file %s at %d",
+            path,
+            checkpoint.offset,
+            extra={"irisd_code": "tail.resume_rotated"},
+        )
+        self._attach(
+            fd,
+            st.st_dev,
+            st.st_ino,
+            checkpoint.fingerprint,
+            source=checkpoint.source,
+            offset=checkpoint.offset,
+        )
+        self._file_rotated = True
+        return True
+
+    def _lost(self, checkpoint: Checkpoint, siblings: list[Sibling]) -> bool:
+        """The checkpoint's file is gone: say so once, and queue the rotated files written after
+        the checkpoint was. (A file this tailer read to its end and then saw deleted is no loss.)"""
+        if (checkpoint.dev, checkpoint.ino) != self._done:
+            log.warning(
+                "the file last read as %s (inode %d, to offset %d) is gone, neither at the path "
+                "nor beside it; anything written to it after that offset cannot be read",
+                self.path,
+                checkpoint.ino,
                 checkpoint.offset,
-                extra={"irisd_code": "tail.resume_rotated"},
+                extra={"irisd_code": "tail.rotated_missing"},
             )
-            self._attach(
-                fd,
-                st.st_dev,
-                st.st_ino,
-                checkpoint.fingerprint,
-                source=checkpoint.source,
-                offset=checkpoint.offset,
-            )
-            self._file_rotated = True
-            return True
+            since = self._checkpoint_time() - 1.0  # coarse file-system clocks lag a little
+            self._queue_files([s for s in siblings if s.st.st_mtime > since])
+            self._done = (checkpoint.dev, checkpoint.ino)
         return False
+
+    def _open_checkpointed(self, path: Path, checkpoint: Checkpoint) -> int | None:
+        """A descriptor on the checkpoint's file, if it still holds what the checkpoint read."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        if _head_fingerprint(fd) == checkpoint.fingerprint:
+            return fd
+        if not checkpoint.fingerprint and checkpoint.offset == 0:
+            return fd  # a reset checkpoint (truncated, nothing read yet): the inode is enough
+        os.close(fd)
+        return None
+
+    def _queue_files(self, files: list[Sibling]) -> None:
+        """Hold each file open (a descriptor keeps it if it is deleted), in the order given."""
+        if files:
+            log.info(
+                "rotated files of %s to read before it: %s",
+                self.path,
+                ", ".join(f.path.name for f in files),
+                extra={"irisd_code": "tail.rotated_backlog"},
+            )
+        for path in (f.path for f in files):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                log.warning(
+                    "rotated file %s vanished before it was read (%s); skipping it",
+                    path,
+                    exc.strerror,
+                    extra={"irisd_code": "tail.rotated_missing"},
+                )
+                continue
+            self._queue.append((fd, os.fstat(fd)))
+
+    def _checkpoint_time(self) -> float:
+        """When the checkpoint was last written (wall clock). The store keeps it but does not
+        hand it out; read it here rather than widen the store for this one look-up."""
+        try:
+            row = self.store.conn.execute(
+                "SELECT updated FROM checkpoints WHERE path = ?", (str(self.path),)
+            ).fetchone()
+        except sqlite3.Error:
+            row = None
+        return float(row[0]) if row and row[0] is not None else float("inf")
 
     def _attach(
         self, fd: int, dev: int, ino: int, fp: str, *, source: str, offset: int, generation: int = 0
@@ -394,6 +462,7 @@ class Tailer:
             self._commit(f, f.assembler.flush(final=True), 0, final=True)
         self.stats.rotations += 1
         log.info("%s was %s; read to its end", self.path, why, extra={"irisd_code": f"tail.{why}"})
+        self._done = (f.dev, f.ino)
         self._close()
 
     def _truncated(self, f: _Open, why: str) -> None:
