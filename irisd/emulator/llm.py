@@ -34,6 +34,7 @@ from irisd.core.model import LogEntry
 from irisd.core.pipeline import Classified, classify_text
 from irisd.emulator.generate import DEFAULT_ANCHOR, Generated, select
 from irisd.emulator.logfmt import Line, render
+from irisd.errors import UsageError
 
 BATCH = 25  # entries per request: a reply that size stays well inside any model's output limit
 EXAMPLES = 6
@@ -59,15 +60,20 @@ class Ask:
 
 
 def sample_texts(directory: Path | None = None) -> list[str]:
-    """The few-shot corpus: `directory`'s *.log, else the checkout's log_samples/, else the copy
-    packaged with irisd."""
-    folder = directory or Path(__file__).resolve().parents[2] / "log_samples"
-    if folder.is_dir():
-        texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.log"))]
-        if texts:
-            return texts
-    packaged = resources.files("irisd.emulator").joinpath("data/fewshot.log")
-    return [packaged.read_text(encoding="utf-8")]
+    """The few-shot corpus: `directory`'s *.log (there must be some), else the checkout's
+    log_samples/, else the copy packaged with irisd."""
+    if directory is not None:
+        texts = [p.read_text(encoding="utf-8") for p in sorted(directory.glob("*.log"))]
+        if not texts:
+            raise UsageError(f"--llm-examples {directory}: no *.log files there")
+        return texts
+    checkout = Path(__file__).resolve().parents[2] / "log_samples"
+    texts = [p.read_text(encoding="utf-8") for p in sorted(checkout.glob("*.log"))]
+    return texts or [packaged_samples()]
+
+
+def packaged_samples() -> str:
+    return resources.files("irisd.emulator").joinpath("data/fewshot.log").read_text("utf-8")
 
 
 def examples(
@@ -128,6 +134,9 @@ def subsystems(classifier: Classifier) -> tuple[str, ...]:
 
 
 def kinds(classifier: Classifier, category: str | None) -> tuple[str, ...]:
+    """The codes of `category` the rules know (none named when any subsystem will do)."""
+    if category is None:
+        return ()
     return tuple(sorted({r.code for r in classifier.rules if r.code.startswith(f"{category}.")}))
 
 

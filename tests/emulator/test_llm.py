@@ -22,6 +22,7 @@ from irisd.core.pipeline import classify_text
 from irisd.emulator import llm, llm_client
 from irisd.emulator.generate import DEFAULT_ANCHOR
 from irisd.emulator.logfmt import timestamp
+from irisd.errors import UsageError
 from irisd.rules import default_classifier
 
 LOCK = (
@@ -324,17 +325,23 @@ def test_restamper_is_sequential_stable_and_seeded() -> None:
     assert timestamp(one[0].at) == timestamp(two[0].at)
 
 
-def test_packaged_examples_are_real_entries_from_log_samples(tmp_path: Path) -> None:
-    packaged = llm.sample_texts(tmp_path)  # an empty directory: the packaged copy
-    samples = "".join(
-        p.read_text() for p in sorted((Path(__file__).parents[2] / "log_samples").glob("*.log"))
-    )
-    entries = [c.entry for c in classify_text(packaged[0])]
+def test_packaged_examples_are_real_entries_from_log_samples() -> None:
+    """What an installed wheel (no log_samples/ beside it) gives the model."""
+    packaged = llm.packaged_samples()
+    samples = "".join(llm.sample_texts())
+    entries = [c.entry for c in classify_text(packaged)]
     assert len(entries) > 40
-    data = packaged[0].encode()
+    data = packaged.encode()
     for entry in entries:
         assert isinstance(entry, LogEntry)
         assert data[entry.offset : entry.end].decode() in samples
+
+
+def test_an_examples_directory_without_logs_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"no \*\.log files"):
+        llm.sample_texts(tmp_path)
+    (tmp_path / "mine.log").write_text(f"03/01/25-10:00:00:001 (7) 2 [Generic.Event] {LOCK}\n")
+    assert llm.sample_texts(tmp_path) == [(tmp_path / "mine.log").read_text()]
 
 
 @pytest.mark.parametrize("category", ["lock", "memory", "security", None])
