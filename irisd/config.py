@@ -236,6 +236,8 @@ class AlertmanagerSink(SinkBase):
 
     type: Literal["alertmanager"]
     url: HttpUrl
+    resolve_after: Seconds = 300.0  # a condition quiet this long resolves; also endsAt's lead
+    resend_interval: Seconds = 60.0  # a repeating condition is re-posted at most this often
 
 
 class JsonlSink(SinkBase):
@@ -243,6 +245,8 @@ class JsonlSink(SinkBase):
 
     type: Literal["jsonl"]
     path: Path
+    max_bytes: Annotated[int, Field(ge=64 * KiB, le=1 << 40)] = 100 * MiB  # rotate beyond this
+    keep: Annotated[int, Field(ge=1, le=1000)] = 5  # rotated files kept: path.1 … path.N
 
     @field_validator("path")
     @classmethod

@@ -233,6 +233,13 @@ BAD = [
     ),
     ("sink-dup", JSONL + JSONL, r"^sinks: sink name 'x' is used twice"),
     ("sink-backoff", JSONL + "backoff_cap = 0.5\n", r"^sinks\[0\]: backoff_cap must not be below"),
+    ("jsonl-keep", JSONL + "keep = 0\n", r"^sinks\[0\]\.keep: "),
+    ("jsonl-max-bytes", JSONL + "max_bytes = 10\n", r"^sinks\[0\]\.max_bytes: "),
+    (
+        "am-resolve-after",
+        SINK + 'type = "alertmanager"\nurl = "http://h:9093"\nresolve_after = -1\n',
+        r"^sinks\[0\]\.resolve_after: ",
+    ),
 ]
 
 

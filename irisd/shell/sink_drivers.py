@@ -204,16 +204,18 @@ def build_driver(sink: Sink, *, http: HttpClient, clock: Clock, generator_url: s
             secret = sink.secret_value()
             return WebhookDriver(options, url=sink.url, secret=secret, http=http, clock=clock)
         case AlertmanagerSink():
-            policy = _alert_policy(options, generator_url)
+            policy = _alert_policy(sink, options, generator_url)
             return AlertmanagerDriver(options, url=sink.url, policy=policy, http=http, clock=clock)
         case JsonlSink():
-            return JsonlDriver(options, JsonlFile(sink.path))
+            return JsonlDriver(
+                options, JsonlFile(sink.path, max_bytes=sink.max_bytes, keep=sink.keep)
+            )
 
 
-def _alert_policy(options: SinkOptions, generator_url: str) -> AlertPolicy:
+def _alert_policy(sink: AlertmanagerSink, options: SinkOptions, generator_url: str) -> AlertPolicy:
     return AlertPolicy(
         min_severity=options.min_severity,
-        resolve_after=timedelta(minutes=5),
-        resend_interval=timedelta(minutes=1),
+        resolve_after=timedelta(seconds=sink.resolve_after),
+        resend_interval=timedelta(seconds=sink.resend_interval),
         generator_url=generator_url,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from delivery_kit import FastClock
@@ -37,11 +38,15 @@ name = "am-all"
 type = "alertmanager"
 url = "http://127.0.0.1:9093"
 min_severity = 0
+resolve_after = 90
+resend_interval = 15
 
 [[sinks]]
 name = "file"
 type = "jsonl"
 path = "{path}"
+max_bytes = 1048576
+keep = 2
 
 [[sinks]]
 name = "off"
@@ -68,5 +73,14 @@ def test_build_drivers_follows_the_configuration(tmp_path: Path) -> None:
     assert am.options.concurrency == 1  # the alert book wants batches in order
     assert isinstance(am_all, AlertmanagerDriver)
     assert am_all.options.min_severity == Severity.INFO
+    assert (am.policy.resolve_after, am.policy.resend_interval) == (
+        timedelta(minutes=5),
+        timedelta(minutes=1),
+    )
+    assert (am_all.policy.resolve_after, am_all.policy.resend_interval) == (
+        timedelta(seconds=90),
+        timedelta(seconds=15),
+    )
     assert isinstance(file, JsonlDriver)
     assert file.file.path == tmp_path / "events.jsonl"
+    assert (file.file.max_bytes, file.file.keep) == (1 << 20, 2)
