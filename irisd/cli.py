@@ -24,7 +24,9 @@ Handler = Callable[[argparse.Namespace], int]
 # no command word (`--help`) or one not listed here, every area registers, so a stale entry costs
 # speed, never a command. tests/emulator/test_generate.py checks this table against the areas.
 AREAS: dict[str, tuple[str, ...]] = {
-    "irisd.cli_commands": ("run", "classify", "demo", "status", "events", "deadletter"),
+    "irisd.cli_commands": ("run", "classify", "demo"),
+    "irisd.api.commands": ("status", "events"),
+    "irisd.shell.deadletter_cli": ("deadletter",),
     "irisd.emulator.cli": ("emulator", "generate", "bundle"),
 }
 

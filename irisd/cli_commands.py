@@ -1,4 +1,5 @@
-"""Subcommands of the daemon itself: `run`, `classify`, `demo` (and the API's `status`/`events`)."""
+"""Subcommands of the daemon itself: `run`, `classify`, `demo`. (`status` and `events` live in
+`irisd.api.commands`, `deadletter` in `irisd.shell.deadletter_cli`.)"""
 
 from __future__ import annotations
 
@@ -61,12 +62,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     demo.set_defaults(func=_demo)
 
-    from irisd.api.commands import add_commands as api_commands
-    from irisd.shell.deadletter_cli import add_commands as deadletter_commands
-
-    api_commands(sub)
-    deadletter_commands(sub)
-
 
 def _run(args: argparse.Namespace) -> int:
     from irisd.config import load_settings
@@ -96,7 +91,7 @@ def _classify(args: argparse.Namespace) -> int:
 def _zone(name: str) -> tzinfo:
     from zoneinfo import ZoneInfoNotFoundError
 
-    from irisd.daemon import host_zone
+    from irisd.shell.zone import host_zone
 
     try:
         return host_zone(name)

@@ -17,12 +17,12 @@ import contextlib
 import logging
 import signal
 import socket
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from irisd import __version__
 from irisd.api.app import make_app
@@ -36,7 +36,7 @@ from irisd.core.logline import LocalClock
 from irisd.core.metrics import Family, MetricsRegistry
 from irisd.core.model import Event
 from irisd.core.redact import Redactor
-from irisd.errors import IrisdError
+from irisd.errors import IrisdError, StateError
 from irisd.rules import build_classifier
 from irisd.shell.journal import setup_logging
 from irisd.shell.recovery import Recovery, recover_state
@@ -44,6 +44,7 @@ from irisd.shell.store import Store
 from irisd.shell.systemd import Notifier
 from irisd.shell.tailer import Tailer, TailPolicy, watch
 from irisd.shell.token import load_or_create_token
+from irisd.shell.zone import host_zone
 
 if TYPE_CHECKING:
     from irisd.shell.publisher import Publisher
@@ -64,15 +65,6 @@ def tail_policy(settings: Settings) -> TailPolicy:
         t.rotate_wait,
         t.batch_max_events,
     )
-
-
-def host_zone(name: str) -> ZoneInfo:
-    if name:
-        return ZoneInfo(name)
-    try:
-        return ZoneInfo("localtime")
-    except Exception:  # noqa: BLE001 - no /etc/localtime: the host runs in UTC
-        return ZoneInfo("UTC")
 
 
 def redactor_for(settings: Settings, token: str = "") -> Redactor:
@@ -165,6 +157,10 @@ class Daemon:
                 housekeeping.cancel()
                 if publisher is not None and pub_task is not None:
                     await self._drain(publisher, pub_task)
+        except* StateError as failed:
+            # The database failed under the tailer in a way a retry cannot mend (it is damaged):
+            # exit 74 with its one line; systemd restarts irisd, and start-up recovers the file.
+            raise failed.exceptions[0] from None
         finally:
             stop_watch()
             if http is not None:
@@ -269,9 +265,20 @@ class Daemon:
                 self.notifier.status(self._status_line())
                 last_status = now
             if now - last_prune >= 60 and self.store is not None:
-                self.store.prune()
+                self._prune(self.store)
                 last_prune = now
             await asyncio.sleep(period)
+
+    @staticmethod
+    def _prune(store: Store) -> None:
+        try:
+            store.prune()
+        except sqlite3.Error as exc:  # locked by another process, say: it can wait a minute
+            log.warning(
+                "pruning delivered events skipped: %s",
+                exc,
+                extra={"irisd_code": "state.prune_skipped"},
+            )
 
     def _making_progress(self, interval: float) -> bool:
         """The tailer's loop turns at least every poll interval, busy or idle; a stale heartbeat

@@ -42,7 +42,7 @@ def source_identity(seed: int, text: str) -> str:
 
 def build_events(text: str, settings: Settings, *, source: str) -> list[Event]:
     """The events the daemon would build from `text` had it read it from `source`."""
-    from irisd.daemon import host_zone
+    from irisd.shell.zone import host_zone
     from irisd.rules import build_classifier
 
     builder = EventBuilder(
