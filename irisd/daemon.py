@@ -281,8 +281,9 @@ class Daemon:
             )
 
     def _making_progress(self, interval: float) -> bool:
-        """The tailer's loop turns at least every poll interval, busy or idle; a stale heartbeat
-        means it is stuck, and then systemd should see the watchdog lapse."""
+        """The tailer's loop turns at least every poll interval, busy or idle, and beats only when
+        the store took its commits; a stale heartbeat means it is stuck (or stalled on a refused
+        commit), and then systemd should see the watchdog lapse."""
         assert self.tailer is not None
         return time.monotonic() - self.tailer.stats.heartbeat < interval
 

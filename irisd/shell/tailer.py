@@ -20,8 +20,12 @@ Theory of operation
 * Copytruncate: the file's size drops below our offset (or its first line changed): restart at 0
   as a new source.
 * Deleted while open (no link left, path gone): read to the end, flush, close, wait for the path.
-* Missing or unreadable log: reported once (and again when it changes), retried every
-  `retry_interval`, never fatal.
+* Missing or unreadable log (or not a regular file): reported once (and again when it changes),
+  retried every `retry_interval`, never fatal; the heartbeat goes on, since a restart would not help.
+* A commit the store refuses (locked by another process, disk full) keeps what was read in memory
+  (`_unsaved`, at most one chunk), reads nothing more, and retries every `retry_interval`: the tail
+  is stalled and the heartbeat stops, so the watchdog lapses. Damage (SQLITE_CORRUPT) is not
+  retried: it ends the daemon, and the next start recovers the database (`irisd.shell.recovery`).
 * Backpressure: while the outbox is full nothing is read; the log file is the buffer.
 """
 
@@ -29,10 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import logging
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +48,8 @@ from irisd.core.classify import Classifier
 from irisd.core.events import EventBuilder
 from irisd.core.lines import Limits, LineAssembler, RawEntry
 from irisd.core.model import Event
+from irisd.errors import StateError
+from irisd.shell.recovery import is_corruption
 from irisd.shell.rotated import Sibling, rotated_siblings
 from irisd.shell.store import Checkpoint, Store
 
@@ -91,6 +99,16 @@ class _Open:
     generation: int = 0
 
 
+@dataclass(slots=True)
+class _Unsaved:
+    """Read and built but not yet committed: the slices with their checkpoints, then the counts."""
+
+    slices: list[tuple[list[Event], Checkpoint]]
+    raws: list[RawEntry] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    nbytes: int = 0
+
+
 BuilderFactory = Callable[[str], EventBuilder]
 
 
@@ -107,6 +125,16 @@ def _head_fingerprint(fd: int) -> str:
     """The fingerprint the file would be identified by now (see `Tailer._identify`)."""
     first = _first_line(fd)
     return fingerprint(first if first is not None else os.pread(fd, _FP_MAX, 0))
+
+
+def _open_log(path: Path) -> int:
+    """Open for reading without ever blocking: a plain open of a FIFO waits for a writer, and
+    would hold up the whole event loop. Only a regular file is a log."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
 
 
 def _first_line(fd: int) -> bytes | None:
@@ -141,6 +169,8 @@ class Tailer:
         self._queue: list[tuple[int, os.stat_result]] = []  # files seen at the path, not yet read
         self._file_rotated = False
         self._done: tuple[int, int] | None = None  # last read to its end, or found gone
+        self._unsaved: list[_Unsaved] = []  # oldest first; see _save
+        self._stalled: str | None = None
 
     def set_classifier(self, classifier: Classifier) -> None:
         """New rules (a reload) apply from the next entry on."""
@@ -154,8 +184,9 @@ class Tailer:
     async def run(self) -> None:
         try:
             while True:
-                self.stats.heartbeat = self._clock()
                 progressed = self.step()
+                if self._stalled is None:  # a round the store refused is no progress
+                    self.stats.heartbeat = self._clock()
                 if not progressed:
                     await self._sleep(self._idle_timeout())
         finally:
@@ -163,6 +194,8 @@ class Tailer:
 
     def step(self) -> bool:
         """One round: open if needed, read what is there, handle rotation. True if it did work."""
+        if self._unsaved and not self._save():
+            return False
         if self.store.full:
             self.stats.state = "backpressure: outbox full"
             return False
@@ -187,7 +220,7 @@ class Tailer:
         if (st.st_dev, st.st_ino) in known:
             return
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = _open_log(self.path)
         except OSError:
             return
         opened = os.fstat(fd)
@@ -204,9 +237,10 @@ class Tailer:
             fd, st = self._queue.pop(0)
         else:
             try:
-                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = _open_log(self.path)
             except OSError as exc:
-                self._report(f"cannot open {self.path}: {exc.strerror}", "tail.missing")
+                code = "tail.missing" if exc.errno == errno.ENOENT else "tail.unreadable"
+                self._report(f"cannot open {self.path}: {exc.strerror}", code)
                 return False
             st = os.fstat(fd)
         first = _first_line(fd)
@@ -289,7 +323,7 @@ class Tailer:
     def _open_checkpointed(self, path: Path, checkpoint: Checkpoint) -> int | None:
         """A descriptor on the checkpoint's file, if it still holds what the checkpoint read."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = _open_log(path)
         except OSError:
             return None
         if _head_fingerprint(fd) == checkpoint.fingerprint:
@@ -310,7 +344,7 @@ class Tailer:
             )
         for path in (f.path for f in files):
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = _open_log(path)
             except OSError as exc:
                 log.warning(
                     "rotated file %s vanished before it was read (%s); skipping it",
@@ -398,18 +432,47 @@ class Tailer:
         offset = f.assembler.position if final else f.assembler.pending_offset
         fp, offset = ("", 0) if reset else (f.fingerprint, offset)
         size = self.policy.batch_max_events
+        slices = []
         # At most batch_max_events per transaction; every earlier slice checkpoints just past its
         # last entry (where the next one starts), so each commit is a valid restart point.
         for start in range(0, max(len(events), 1), size):
             part = events[start : start + size]
             last = start + size >= len(events)
             at = offset if last or reset else raws[start + size - 1].end
-            self.store.commit_batch(
-                part, Checkpoint(str(self.path), f.source, f.dev, f.ino, fp, at)
-            )
-        self._count(raws, events, nbytes)
-        if self._on_events is not None and events:
-            self._on_events(events)
+            slices.append((part, Checkpoint(str(self.path), f.source, f.dev, f.ino, fp, at)))
+        self._unsaved.append(_Unsaved(slices, raws, events, nbytes))
+        self._save()
+
+    def _save(self) -> bool:
+        """Commit what was read, oldest first; False while the store refuses (see the module
+        docstring). What is still unsaved when the tailer closes is read again from the
+        checkpoint by the next process."""
+        while self._unsaved:
+            item = self._unsaved[0]
+            while item.slices:
+                try:
+                    self.store.commit_batch(*item.slices[0])
+                except StateError as exc:
+                    if is_corruption(exc):
+                        raise
+                    self._stall(str(exc))
+                    return False
+                item.slices.pop(0)
+            self._unsaved.pop(0)
+            self._count(item.raws, item.events, item.nbytes)
+            if self._on_events is not None and item.events:
+                self._on_events(item.events)
+        if self._stalled is not None:
+            self._stalled = None
+            self.stats.state = "following"
+            log.info("committing again", extra={"irisd_code": "tail.unstalled"})
+        return True
+
+    def _stall(self, reason: str) -> None:
+        self.stats.state = f"stalled: {reason}; retrying every {self.policy.retry_interval:g}s"
+        if self._stalled is None:
+            log.warning("tailing %s", self.stats.state, extra={"irisd_code": "tail.stalled"})
+        self._stalled = reason
 
     def _count(self, raws: list[RawEntry], events: list[Event], nbytes: int) -> None:
         s = self.stats
@@ -457,8 +520,10 @@ class Tailer:
 
     def _finish(self, f: _Open, why: str) -> None:
         if f.source or self._identify(f, final=True):
-            while self._read_chunk(f):
+            while not self._unsaved and self._read_chunk(f):
                 pass
+            if self._unsaved:
+                return  # stalled: finish it once the store takes commits again
             self._commit(f, f.assembler.flush(final=True), 0, final=True)
         self.stats.rotations += 1
         log.info("%s was %s; read to its end", self.path, why, extra={"irisd_code": f"tail.{why}"})
@@ -474,7 +539,9 @@ class Tailer:
         if f.builder is not None:
             self._commit(f, f.assembler.flush(), 0, reset=True)
         else:  # never identified, so nothing was read from it
-            self.store.commit_batch([], Checkpoint(str(self.path), f.source, f.dev, f.ino, "", 0))
+            reset = Checkpoint(str(self.path), f.source, f.dev, f.ino, "", 0)
+            self._unsaved.append(_Unsaved([([], reset)]))
+            self._save()
         log.warning(
             "%s was truncated (%s); reading it again from the start",
             self.path,
@@ -501,6 +568,8 @@ class Tailer:
 
     def _idle_timeout(self) -> float:
         f = self._file
+        if self._stalled is not None:
+            return self.policy.retry_interval
         if f is None:
             return self.policy.retry_interval if self._problem else self.policy.poll_interval
         if f.assembler.has_open_entry:
@@ -519,7 +588,7 @@ class Tailer:
         self.stats.state = problem
         if problem != self._problem:
             log.warning(
-                "%s; retrying every %.0fs",
+                "%s; retrying every %gs",
                 problem,
                 self.policy.retry_interval,
                 extra={"irisd_code": code},

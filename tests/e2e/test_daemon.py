@@ -91,6 +91,19 @@ class Notifications:
             if any(f.startswith(field) for f in fields):
                 return fields
 
+    def during(self, seconds: float) -> list[list[str]]:
+        """Every datagram that arrives in the next `seconds` (to show that one does not)."""
+        deadline = time.monotonic() + seconds
+        got: list[list[str]] = []
+        while (remaining := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(remaining)
+            try:
+                got.append(self.sock.recv(4096).decode().split("\n"))
+            except TimeoutError:
+                break
+        self.seen.extend(got)
+        return got
+
     def first(self, field: str) -> int:
         """The index of the first datagram that held `field`."""
         return next(i for i, fields in enumerate(self.seen) if field in fields)
@@ -132,6 +145,11 @@ class Daemon:
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
+
+    def set_tail(self, key: str, value: str) -> None:
+        self.config.write_text(
+            self.config.read_text().replace("[tail]\n", f"[tail]\n{key} = {value}\n")
+        )
 
     def append(self, data: bytes) -> None:
         with open(self.log, "ab") as f:
@@ -265,6 +283,89 @@ async def test_appended_entries_show_up_through_the_api_and_metrics(
         assert status["tail"]["entries"] == 4  # type: ignore[index]
     daemon.signal(signal.SIGTERM)
     assert daemon.wait() == 0
+
+
+async def test_watchdog_stops_while_the_tail_is_stalled_and_status_says_why(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    """A real stall: the test holds the state database's write lock, as an operator's `sqlite3`
+    shell inside a transaction would. The tailer cannot commit what it read, so it stops making
+    progress: WATCHDOG=1 stops (systemd would restart irisd after WatchdogSec) while STATUS says
+    why. When the lock goes, the entries are stored and WATCHDOG=1 comes back."""
+    daemon = make_daemon(log_bytes=ENTRIES)
+    daemon.set_tail("retry_interval", "0.5")
+    daemon.start()
+    daemon.notify.until("READY=1")
+    daemon.notify.until("STATUS=following; 2 entries")
+    daemon.notify.until("WATCHDOG=1")
+    holder = sqlite3.connect(daemon.state / "irisd.sqlite3", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        daemon.append(MORE)
+        [status] = daemon.notify.until("STATUS=stalled: ", within=30)
+        assert "database is locked; retrying every 0.5s" in status
+        quiet = daemon.notify.during(3.0)  # longer than WatchdogSec (2 s)
+        assert not [d for d in quiet if "WATCHDOG=1" in d]
+        assert all(f.startswith("STATUS=stalled: ") for d in quiet for f in d)
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+    daemon.notify.until("WATCHDOG=1", within=30)
+    daemon.notify.until("STATUS=following; 4 entries")
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    assert "code=tail.stalled" in daemon.stderr
+    assert "code=tail.unstalled" in daemon.stderr
+
+
+def without_read_override(scratch: Path) -> list[str] | None:
+    """A prefix that runs the daemon subject to file permissions. Root reads anything through
+    CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: drop both from its bounding set. None if that is
+    not possible here."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    secret = scratch / "unreadable"
+    secret.write_text("x")
+    secret.chmod(0)
+    try:
+        probe = subprocess.run(
+            [*prefix, "cat", str(secret)], check=False, capture_output=True, timeout=10
+        )
+    except OSError:
+        return None
+    finally:
+        secret.unlink()
+    return prefix if probe.returncode != 0 else None
+
+
+async def test_an_unreadable_log_is_reported_retried_and_read_once_readable(
+    make_daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    prefix = without_read_override(tmp_path)
+    if prefix is None:
+        pytest.skip("cannot run the daemon without root's permission overrides here")
+    daemon = make_daemon(log_bytes=ENTRIES)
+    daemon.log.chmod(0)
+    daemon.set_tail("retry_interval", "0.2")
+    daemon.start(prefix=prefix)
+    daemon.notify.until("READY=1")
+    problem = f"cannot open {daemon.log}: Permission denied"
+    daemon.notify.until(f"STATUS={problem}")
+    daemon.notify.until("WATCHDOG=1")  # no stall: a restart would not make the log readable
+    async with daemon.client() as api:
+        assert (await api.status())["tail"]["state"] == problem  # type: ignore[index]
+        daemon.log.chmod(0o644)
+
+        async def caught_up() -> bool:
+            tail = (await api.status())["tail"]
+            return tail["entries"] == 2 and tail["state"] == "following"  # type: ignore[index]
+
+        await until(caught_up)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    reports = [line for line in daemon.stderr.splitlines() if "tail.unreadable" in line]
+    assert reports == [f"<4>{problem}; retrying every 0.2s code=tail.unreadable"]
 
 
 def test_configuration_error_exits_78_naming_the_key_on_one_line(

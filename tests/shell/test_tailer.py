@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from irisd.core.events import EventBuilder
 from irisd.core.lines import Limits
 from irisd.core.logline import LocalClock
 from irisd.core.model import Event
+from irisd.errors import StateError
 from irisd.rules import default_classifier
 from irisd.shell.store import Store
 from irisd.shell.tailer import Tailer, TailPolicy, watch
@@ -640,3 +642,133 @@ def test_a_large_read_commits_in_batches_each_a_valid_restart_point(tmp_path: Pa
     assert [offset for _, offset in store.batches[:2]] == [starts[10], starts[20]]
     rig.assert_exactly_once(range(25))
     rig.close()
+
+
+# -- a store that refuses commits, a log that is not a file ---------------------------------------
+
+
+@pytest.fixture
+def locked_store(rig: Rig) -> Iterator[sqlite3.Connection]:
+    """Another process holds the database's write lock (an operator's sqlite3 shell, say). The
+    store waits 50 ms for it instead of its usual 5 s, to keep the test quick."""
+    rig.store.conn.execute("PRAGMA busy_timeout = 50")
+    holder = sqlite3.connect(rig.store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    yield holder
+    if holder.in_transaction:
+        holder.execute("COMMIT")
+    holder.close()
+
+
+def test_a_refused_commit_stalls_the_tail_and_loses_nothing(
+    rig: Rig, locked_store: sqlite3.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig.write(entries(range(5)))
+    tailer = rig.tailer()
+    with caplog.at_level(logging.WARNING, logger="irisd.tailer"):
+        tailer.step()
+        for _ in range(5):
+            assert not tailer.step()  # nothing more is read while the first read is unsaved
+    assert tailer.stats.state.startswith("stalled: cannot store events in ")
+    assert tailer.stats.state.endswith("database is locked; retrying every 5s")
+    assert rig.emitted == []
+    assert tailer.stats.bytes == 0
+    assert [r.getMessage() for r in caplog.records] == [f"tailing {tailer.stats.state}"]
+    locked_store.execute("COMMIT")
+    rig.write(entries(range(5, 8)))
+    rig.settle(tailer)
+    assert tailer.stats.state == "following"
+    rig.assert_exactly_once(range(8))
+
+
+def test_a_refused_commit_while_draining_a_rotated_file_finishes_it_later(
+    rig: Rig, locked_store: sqlite3.Connection
+) -> None:
+    rig.write(entries(range(3)))
+    tailer = rig.tailer()
+    locked_store.execute("COMMIT")
+    rig.settle(tailer, linger=False)
+    rig.write(entries(range(3, 6)))
+    rig.log.rename(rig.dir / "messages.old_1")
+    rig.write(entries(range(6, 9)))
+    locked_store.execute("BEGIN IMMEDIATE")
+    rig.clock.now += 10  # the rotated file has been quiet long enough: it is finished now
+    for _ in range(5):
+        tailer.step()
+    assert tailer.stats.state.startswith("stalled: ")
+    locked_store.execute("COMMIT")
+    rig.settle(tailer)
+    rig.assert_exactly_once(range(9))
+    assert tailer.stats.rotations == 1
+
+
+async def test_the_heartbeat_stops_while_commits_are_refused_and_comes_back(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, retry_interval=0.05, entry_linger=0.01)
+    rig.store.conn.execute("PRAGMA busy_timeout = 10")
+    tailer = rig.tailer(clock=time.monotonic)
+    task = asyncio.create_task(tailer.run())
+    try:
+        rig.write(entries(range(2)))
+        await until(lambda: len(rig.emitted) == 2)
+        holder = sqlite3.connect(rig.store.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        rig.write(entries(range(2, 4)))
+        tailer.wake()
+        await until(lambda: tailer.stats.state.startswith("stalled: "))
+        stalled_at = tailer.stats.heartbeat
+        await asyncio.sleep(0.3)  # an absence shows only over time: some six refused retries
+        assert tailer.stats.heartbeat == stalled_at
+        assert tailer.stats.state.startswith("stalled: ")
+        holder.execute("COMMIT")
+        holder.close()
+        await until(lambda: tailer.stats.heartbeat > stalled_at and len(rig.emitted) == 4)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    rig.assert_exactly_once(range(4))
+    rig.close()
+
+
+class DamagedStore(Store):
+    """The real store, except that its file is found damaged at the next commit."""
+
+    def commit_batch(self, events, checkpoint):  # type: ignore[no-untyped-def]
+        junk = self.path.with_name("junk.sqlite3")
+        junk.write_bytes(b"\x01" * 4096)
+        conn = sqlite3.connect(junk)
+        try:
+            conn.execute("SELECT * FROM sqlite_master")
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"cannot store events in {self.path}: {exc}") from exc
+        finally:
+            conn.close()
+        raise AssertionError("SQLite read a file of garbage")
+
+
+def test_a_damaged_database_is_not_retried_but_raised(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.store.close()
+    rig.store = DamagedStore(tmp_path / "state" / "irisd.sqlite3")
+    rig.write(entries(range(2)))
+    tailer = rig.tailer()
+    with pytest.raises(StateError, match="file is not a database"):
+        rig.settle(tailer)
+    rig.close()
+
+
+def test_a_fifo_at_the_log_path_is_reported_not_waited_on(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    os.mkfifo(rig.log)
+    tailer = rig.tailer()
+    with caplog.at_level(logging.WARNING, logger="irisd.tailer"):
+        assert not tailer.step()  # a blocking open would wait here for a writer, forever
+    assert tailer.stats.state == f"cannot open {rig.log}: not a regular file"
+    assert [r.irisd_code for r in caplog.records] == ["tail.unreadable"]  # type: ignore[attr-defined]
+    rig.log.unlink()
+    rig.write(entries(range(2)))
+    rig.settle(tailer)
+    rig.assert_exactly_once(range(2))
