@@ -15,6 +15,8 @@ Theory of operation
   read again from its start under the same identity, so events get the same ids (host + file
   identity + offset), the store keeps one row per id, and a receiver drops what it already had.
   At least once, never a gap. Without a checkpoint the tailer starts the log at 0 anyway.
+  The outbox is settled to match (`_settle_outbox`): what a sink owes for a lost event goes (the
+  event is owed anew when read again), and if what sinks owe was itself lost, all is owed again.
 * Order on disk: the new database is written complete under `<name>.salvage` (rollback journal,
   so it is one file); the damaged files are renamed to `<name>.corrupt-<UTC stamp>` (-wal and
   -shm first, so no stale -wal can ever sit beside a new database); then `.salvage` is renamed
@@ -208,7 +210,10 @@ def _salvage(path: Path, target: Path, *, without_wal: bool) -> tuple[dict[str, 
         return {}, 0, True  # not even the schema: the store starts a new database
     try:
         with closing(src), closing(sqlite3.connect(target, isolation_level=None)) as dst:
-            counts, skipped = _copy(src, dst, schema, version)
+            counts, lost = _copy(src, dst, schema, version)
+            skipped = sum(lost.values())
+            if skipped:
+                _settle_outbox(dst, lost)
             if skipped and "checkpoints" in counts:
                 dst.execute("UPDATE checkpoints SET offset = 0")
     except sqlite3.Error as exc:
@@ -228,8 +233,9 @@ def _copy(
     dst: sqlite3.Connection,
     schema: list[tuple[str, str, str]],
     version: int,
-) -> tuple[dict[str, int], int]:
-    """Tables, then indexes (so a UNIQUE one refuses a duplicate row), then rows parents first
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows copied and rows lost, per table. Tables, then indexes (so a UNIQUE one refuses a
+    duplicate row), then rows parents first
     (with foreign keys on, a row whose parent was lost is refused), then triggers and views."""
     dst.execute("PRAGMA foreign_keys=ON")
     dst.execute("BEGIN")
@@ -238,16 +244,30 @@ def _copy(
         if kind in rank:
             dst.execute(sql)
     counts: dict[str, int] = {}
-    skipped = 0
+    lost: dict[str, int] = {}
     for table in _parents_first(dst, [name for kind, name, _ in schema if kind == "table"]):
-        counts[table], lost = _copy_table(src, dst, table)
-        skipped += lost
+        counts[table], lost[table] = _copy_table(src, dst, table)
     for kind, _, sql in schema:
         if kind not in rank:
             dst.execute(sql)
     dst.execute(f"PRAGMA user_version={version}")
     dst.execute("COMMIT")
-    return counts, skipped
+    return counts, lost
+
+
+def _settle_outbox(dst: sqlite3.Connection, lost: Mapping[str, int]) -> None:
+    """Keep the outbox's promise across a partial salvage. This knows the store's outbox tables
+    (`owed`: which sinks still owe an event's `seq`; `sinks`: their bits) and does nothing to a
+    schema without them. An `owed` row whose event was lost goes: the log is read again and the
+    event owed anew. If `owed` rows themselves were lost, no one can tell which events were
+    delivered, so every event is owed to every sink again; receivers drop what they have."""
+    tables = {r[0] for r in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not {"events", "owed", "sinks"} <= tables:
+        return
+    dst.execute("DELETE FROM owed WHERE seq NOT IN (SELECT seq FROM events)")
+    every = dst.execute("SELECT coalesce(sum(bit), 0) FROM sinks").fetchone()[0]  # one bit each
+    if lost.get("owed") and every:
+        dst.execute("INSERT OR REPLACE INTO owed (seq, bits) SELECT seq, ? FROM events", (every,))
 
 
 def _parents_first(dst: sqlite3.Connection, tables: list[str]) -> list[str]:

@@ -254,6 +254,56 @@ def test_damaged_index_only_keeps_every_row_the_checkpoint_and_what_sinks_are_ow
     store.close()
 
 
+def tail_with_a_sink_acking_the_first(setup: Setup, acked: int) -> set[str]:
+    """Tail 400 entries for one sink that has acknowledged the first `acked`; returns the ids of
+    the events it still owes."""
+    setup.log.write_bytes(entries(range(400)))
+    store = Store(setup.db)
+    store.register_sinks(["hook"])
+    store.close()
+    tail_all(setup.log, setup.db)
+    store = Store(setup.db)
+    owed = store.claim("hook", limit=1000, max_bytes=1 << 30)
+    store.ack("hook", [item.seq for item in owed[:acked]])
+    store.close()
+    return {item.event_id for item in owed[acked:]}
+
+
+def owed_after_recovery(setup: Setup) -> tuple[set[str], int]:
+    """What the sink is owed once the log has been read again, and the outbox depth."""
+    tail_all(setup.log, setup.db)
+    store = Store(setup.db)
+    try:
+        claimed = store.claim("hook", limit=10_000, max_bytes=1 << 30)
+        return {item.event_id for item in claimed}, store.stats(now=0).rows
+    finally:
+        store.close()
+
+
+def test_lost_event_rows_are_owed_again_and_leave_no_orphans(setup: Setup) -> None:
+    still_owed = tail_with_a_sink_acking_the_first(setup, 100)
+    overwrite_page(setup.db, leaf_page(setup.db, "events", 20), random.Random(5).randbytes(4096))
+    recovery = recover_state(setup.db, now=lambda: NOW)
+    assert recovery is not None
+    assert recovery.skipped
+    owed, depth = owed_after_recovery(setup)
+    assert still_owed <= owed  # nothing undelivered was dropped
+    assert depth == len(owed)  # and nothing is counted as owed that can never be sent
+    assert stored(setup.db) == collections.Counter(range(400))
+
+
+def test_lost_outbox_rows_make_every_event_owed_again(setup: Setup) -> None:
+    """Which events were delivered is no longer known: send them all again (receivers dedupe)."""
+    still_owed = tail_with_a_sink_acking_the_first(setup, 100)
+    overwrite_page(setup.db, leaf_page(setup.db, "owed", 0), random.Random(6).randbytes(4096))
+    recovery = recover_state(setup.db, now=lambda: NOW)
+    assert recovery is not None
+    assert recovery.skipped
+    owed, depth = owed_after_recovery(setup)
+    assert still_owed < owed
+    assert len(owed) == depth == 400
+
+
 # -- not damage ----------------------------------------------------------------------------------
 
 
