@@ -259,14 +259,14 @@ def _settle_outbox(dst: sqlite3.Connection, lost: Mapping[str, int]) -> None:
     """Keep the outbox's promise across a partial salvage. This knows the store's outbox tables
     (`owed`: which sinks still owe an event's `seq`; `sinks`: their bits) and does nothing to a
     schema without them. An `owed` row whose event was lost goes: the log is read again and the
-    event owed anew. If `owed` rows themselves were lost, no one can tell which events were
-    delivered, so every event is owed to every sink again; receivers drop what they have."""
+    event owed anew. If `owed` or `dead_letters` rows were lost, no one can tell which events
+    were delivered, so every event is owed to every sink again; receivers drop what they have."""
     tables = {r[0] for r in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not {"events", "owed", "sinks"} <= tables:
         return
     dst.execute("DELETE FROM owed WHERE seq NOT IN (SELECT seq FROM events)")
     every = dst.execute("SELECT coalesce(sum(bit), 0) FROM sinks").fetchone()[0]  # one bit each
-    if lost.get("owed") and every:
+    if (lost.get("owed") or lost.get("dead_letters")) and every:
         dst.execute("INSERT OR REPLACE INTO owed (seq, bits) SELECT seq, ? FROM events", (every,))
 
 
