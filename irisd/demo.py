@@ -17,15 +17,20 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from irisd.api.client import ApiClient
 from irisd.core.model import SEVERITY_NAMES
+from irisd.demo_delivery import delivery_report, render_delivered, sinks_toml, start_sinks
 from irisd.errors import IrisdError, UsageError
+
+INSTANCE = "IRIS"
 
 _CONFIG = """\
 [instance]
@@ -51,8 +56,7 @@ level = "info"
 
 
 def run_demo(*, scenario: str, speed: float, as_json: bool, keep: bool, timeout: float) -> int:
-    from irisd.emulator import control, scenarios
-    from irisd.emulator.layout import init_instance
+    from irisd.emulator import scenarios
 
     if scenario not in scenarios.names():
         raise UsageError(f"--scenario: unknown {scenario!r}; known: {', '.join(scenarios.names())}")
@@ -62,37 +66,78 @@ def run_demo(*, scenario: str, speed: float, as_json: bool, keep: bool, timeout:
         if not as_json:
             print(message, flush=True)
 
-    daemon: subprocess.Popen[bytes] | None = None
-    instance = scratch / "iris"
-    started = time.monotonic()
     try:
-        paths = init_instance(instance, name="IRIS")
-        say(f"emulated instance IRIS laid out in {instance}")
-        config = _write_config(scratch, paths.messages)
-        daemon = _start_daemon(config, scratch)
-        say(f"irisd started (pid {daemon.pid}), following {paths.messages}")
-        control.start(instance, scenario=scenario, speed=speed)
-        say(f"instance started; playing scenario {scenario!r} at {speed:g}x")
-        control.wait_scenario(instance, timeout=timeout)
-        say("scenario played; stopping the instance")
-        control.stop(instance, timeout=timeout)
-        report = asyncio.run(_collect(scratch, paths.messages, timeout))
-        report.update(scenario=scenario, seconds=round(time.monotonic() - started, 2))
+        with _stop_signals_interrupt():
+            report = _play(scratch, scenario=scenario, speed=speed, timeout=timeout, say=say)
     except KeyboardInterrupt:
-        say("interrupted; cleaning up")
+        say("interrupted; everything the demo started is stopped")
         return 130
     finally:
-        if _running(instance):  # interrupted or failed before the graceful stop
-            with contextlib.suppress(IrisdError, OSError):
-                control.force(instance)
-        _stop_daemon(daemon)
         if not keep:
             shutil.rmtree(scratch, ignore_errors=True)
     if as_json:
         print(json.dumps(report, indent=2, sort_keys=True))
     else:
         print(_render(report))
-    return 0 if report["entries"] and report["caught_up"] else 1
+    return 0 if report["entries"] and report["caught_up"] and report["delivered"]["ok"] else 1
+
+
+def _play(
+    scratch: Path, *, scenario: str, speed: float, timeout: float, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Run everything; leaving the `with` (also on Ctrl-C) stops what was started, newest first."""
+    from irisd.emulator import control
+    from irisd.emulator.layout import init_instance
+
+    instance = scratch / "iris"
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        receiver, alertmanager = start_sinks(stack, scratch, say)
+        paths = init_instance(instance, name=INSTANCE)
+        say(f"emulated instance {INSTANCE} laid out in {instance}")
+        sinks = sinks_toml(
+            receiver.url, receiver.secret, None if alertmanager is None else alertmanager.url
+        )
+        daemon = _start_daemon(stack, _write_config(scratch, paths.messages, sinks), scratch)
+        say(f"irisd started (pid {daemon.pid}), following {paths.messages}")
+        stack.callback(_force_stop, instance)  # interrupted or failed before the graceful stop
+        control.start(instance, scenario=scenario, speed=speed)
+        say(f"instance started; playing scenario {scenario!r} at {speed:g}x")
+        control.wait_scenario(instance, timeout=timeout)
+        say("scenario played; stopping the instance")
+        control.stop(instance, timeout=timeout)
+        report, stored = asyncio.run(_collect(scratch, paths.messages, timeout))
+        alerts = None if alertmanager is None else alertmanager.alerts(INSTANCE)
+        outbox = report.pop("outbox")
+        report["delivered"] = delivery_report(receiver.tally(), stored, outbox, alerts)
+    report.update(scenario=scenario, seconds=round(time.monotonic() - started, 2))
+    return report
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a closed terminal) clean up the way Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread; a caller there has its own
+        return
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _force_stop(instance: Path) -> None:
+    from irisd.emulator import control
+
+    if _running(instance):
+        with contextlib.suppress(IrisdError, OSError):
+            control.force(instance)
 
 
 def _running(instance: Path) -> bool:
@@ -102,21 +147,24 @@ def _running(instance: Path) -> bool:
     return files.running_pid(InstancePaths(instance)) is not None
 
 
-def _write_config(scratch: Path, log: Path) -> Path:
+def _write_config(scratch: Path, log: Path, sinks: str) -> Path:
     state = scratch / "state"
     text = _CONFIG.format(
-        name="IRIS",
+        name=INSTANCE,
         log=log,
         state=state,
         socket=scratch / "api.sock",
         log_format="json" if not sys.stderr.isatty() else "human",
     )
     config = scratch / "irisd.toml"
-    config.write_text(text, encoding="utf-8")
+    config.write_text(text + sinks, encoding="utf-8")
+    config.chmod(0o600)  # it holds the webhook secret
     return config
 
 
-def _start_daemon(config: Path, scratch: Path) -> subprocess.Popen[bytes]:
+def _start_daemon(
+    stack: contextlib.ExitStack, config: Path, scratch: Path
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "JOURNAL_STREAM")}
     log = open(scratch / "irisd.log", "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
@@ -126,6 +174,7 @@ def _start_daemon(config: Path, scratch: Path) -> subprocess.Popen[bytes]:
         env=env,
         start_new_session=True,
     )
+    stack.callback(_stop_daemon, proc)
     deadline = time.monotonic() + 30
     while not (scratch / "api.sock").exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -137,8 +186,8 @@ def _start_daemon(config: Path, scratch: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _stop_daemon(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
+def _stop_daemon(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
     try:
@@ -148,8 +197,13 @@ def _stop_daemon(proc: subprocess.Popen[bytes] | None) -> None:
         proc.wait()
 
 
-async def _collect(scratch: Path, log: Path, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 - a deadline over many calls
-    """Wait until the daemon has read the whole log, then fetch what it stored."""
+async def _collect(
+    scratch: Path,
+    log: Path,
+    timeout: float,  # noqa: ASYNC109 - a deadline over many calls
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """Wait until the daemon has read the whole log and its sinks have acknowledged every event,
+    then fetch what it stored: the summary and the stored event ids."""
     token = (scratch / "state" / "api.token").read_text().strip()
     async with ApiClient(scratch / "api.sock", token) as client:
         deadline = time.monotonic() + timeout
@@ -164,12 +218,12 @@ async def _collect(scratch: Path, log: Path, timeout: float) -> dict[str, Any]: 
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(0.5)  # let the last entry's linger pass
-        status = await client.status()
+        status = await _drained(client, deadline)
         events = await _all_events(client)
     by_code = Counter(e["code"] for e in events)
     by_severity = Counter(SEVERITY_NAMES[e["severity"]] for e in events)
     final: Any = status["tail"]
-    return {
+    report = {
         "caught_up": caught_up,
         "entries": final["entries"],
         "lines": final["lines"],
@@ -186,7 +240,19 @@ async def _collect(scratch: Path, log: Path, timeout: float) -> dict[str, Any]: 
             for e in events
             if e["severity"] >= 2
         ][:20],
+        "outbox": status["outbox"],
     }
+    return report, frozenset(str(e["event_id"]) for e in events)
+
+
+async def _drained(client: ApiClient, deadline: float) -> Mapping[str, Any]:
+    """The daemon's status once no stored event is owed to any sink, or at the deadline."""
+    while True:
+        status = await client.status()
+        outbox: Any = status["outbox"]
+        if outbox["depth"] == 0 or time.monotonic() >= deadline:
+            return status
+        await asyncio.sleep(0.05)  # the daemon is another process; its API is all there is
 
 
 async def _all_events(client: ApiClient) -> list[dict[str, Any]]:
@@ -217,5 +283,6 @@ def _render(report: Mapping[str, Any]) -> str:
             f"    {e['timestamp']}  {e['severity']}  {e['code']:28} {e['message']}"
             for e in report["severe"]
         ],
+        *render_delivered(report["delivered"], instance=INSTANCE),
     ]
     return "\n".join(lines)
