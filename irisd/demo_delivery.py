@@ -1,6 +1,6 @@
 """Where `irisd demo` delivers its events: a local webhook receiver, and Alertmanager when present.
 
-Theory of operation. The demo's daemon gets two sinks before it starts, so every event it stores
+Theory of operation. The demo's daemon gets its sinks before it starts, so every event it stores
 is owed to them from the first byte:
 
 - `demo-webhook`: a `WebhookReceiver` in this process. It runs aiohttp on 127.0.0.1 (port 0) on an
@@ -48,8 +48,9 @@ from irisd.errors import IrisdError
 WEBHOOK_SINK = "demo-webhook"
 ALERTMANAGER_SINK = "demo-alertmanager"
 ALERTMANAGER_NAMES = ("prometheus-alertmanager", "alertmanager")
-T = TypeVar("T")
 NOT_INSTALLED = "Alertmanager not installed; skipped (apt-get install prometheus-alertmanager)"
+
+T = TypeVar("T")
 
 _ALERTMANAGER_CONFIG = """\
 # Written by irisd demo: Alertmanager holds the alerts irisd posts and notifies no one.
@@ -138,9 +139,11 @@ class WebhookReceiver:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._runner is not None:
-            self._call(self._runner.cleanup())
-        self._halt()
+        try:
+            if self._runner is not None:
+                self._call(self._runner.cleanup())
+        finally:
+            self._halt()
 
     def tally(self) -> WebhookTally:
         return self._call(self._snapshot())
