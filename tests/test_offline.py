@@ -4,6 +4,7 @@ shortcuts (no ids, no timestamps, counts by classification) must never change a 
 from __future__ import annotations
 
 import io
+import itertools
 from datetime import UTC
 from pathlib import Path
 
@@ -12,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irisd.core.events import EventBuilder
-from irisd.core.lines import LineAssembler
+from irisd.core.lines import Limits, LineAssembler
 from irisd.core.logline import LocalClock
 from irisd.core.model import SEVERITY_NAMES
+from irisd.core.summary import Scanner, Summary, summarize
 from irisd.offline import classify_files
 from irisd.rules import default_classifier
 
@@ -68,3 +70,63 @@ def test_summary_equals_daemon_counts_on_any_mix(tmp_path_factory: pytest.TempPa
     data = ("\n".join(lines) + "\n").encode()
     path.write_bytes(data)
     assert summary_counts(path) == daemon_counts(data)
+
+
+# -- the summary scanner against the reference path --------------------------------------------------
+
+PIECES = [
+    *(line + "\n" for line in LINES),
+    "11/14/25-07:49:00:000 (4124) 0 [Generic.Event] caf\u00e9 \u2014 non-ASCII\n",
+    "11/14/25-07:49:01:000 (4124) 0 [Generic.Event] CRLF line\r\n",
+    "11/14/25-07:49:02:000 (4124) 1 [Generic.Event] two lines\n   then the rest...(repeated 3 times)\n",
+    "11/14/25-07:49:03:000 (4125) 0 [Generic.Event] \n   a banner form\n   second banner line\n",
+    "11/14/25-07:49:04:000 (4126) 2 [Generic.Event] long " + "x" * 300 + "\n",
+    "   " + "y" * 90 + "\n",
+    "bad \udcff\n",
+    "11/14/25-07:49:05:000 (4127) 0 [Generic.Event] no newline at the end",
+]
+
+
+def reference(data: bytes, limits: Limits) -> dict[str, object]:
+    summary = Summary()
+    assembler = LineAssembler(limits=limits)
+    raws = assembler.feed(data) + assembler.flush(final=True)
+    summarize(raws, LocalClock(UTC), default_classifier(), summary)
+    summary.bytes = len(data)
+    return summary.document()
+
+
+def scanned(data: bytes, cuts: list[int], limits: Limits, carry_max: int) -> dict[str, object]:
+    summary = Summary()
+    scanner = Scanner(LocalClock(UTC), default_classifier(), summary, limits=limits,
+                      carry_max=carry_max)  # fmt: skip
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    for start, end in itertools.pairwise(bounds):
+        scanner.feed(data[start:end])
+    scanner.finish()
+    return summary.document()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(PIECES), min_size=0, max_size=60),
+    cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=8),
+    small=st.booleans(),
+    carry_max=st.sampled_from([64, 1024, 4 << 20]),
+)
+def test_scanner_counts_equal_the_reference_in_any_chunking(
+    pieces: list[str], cuts: list[int], small: bool, carry_max: int
+) -> None:
+    """Small caps push entries over them (the scanner must fall back); a small carry_max switches
+    a file to the reference path midway; chunk cuts land anywhere, mid-line included."""
+    data = "".join(pieces).encode("utf-8", errors="surrogateescape")
+    limits = (
+        Limits(max_line_bytes=120, max_entry_lines=2, max_entry_bytes=200) if small else Limits()
+    )
+    assert scanned(data, cuts, limits, carry_max) == reference(data, limits)
+
+
+@pytest.mark.parametrize("log", LOGS, ids=[p.name for p in LOGS])
+def test_scanner_counts_equal_the_reference_on_real_logs(log: Path) -> None:
+    data = log.read_bytes()
+    assert scanned(data, [4096, 70_000, 1 << 20], Limits(), 4 << 20) == reference(data, Limits())

@@ -38,6 +38,9 @@ _TIMESTAMP: Final = rb"\d\d/\d\d/\d\d-\d\d:\d\d:\d\d[:.]\d\d\d"
 _RECOVERY: Final = rb"\*\*\* Recovery started"
 _NEXT_START: Final = re.compile(rb"\n(?=" + _TIMESTAMP + rb"|" + _RECOVERY + rb")")
 _IS_START: Final = re.compile(_TIMESTAMP + rb"|" + _RECOVERY)
+# The same two patterns, public for the summary scanner, which finds entries the same way.
+NEXT_ENTRY_START: Final = _NEXT_START
+ENTRY_START: Final = _IS_START
 _REPLACEMENT: Final = "\ufffd"
 _REPLACEMENT_BYTES: Final = _REPLACEMENT.encode()
 
