@@ -34,6 +34,7 @@ from typing import Protocol
 from irisd.core.metrics import Family, MetricsRegistry
 from irisd.core.model import Severity
 from irisd.core.retry import Backoff, Verdict, decide, parse_retry_after
+from irisd.errors import StateError
 from irisd.shell.outbox import Outbox, OutboxItem
 
 log = logging.getLogger("irisd.publish")
@@ -208,6 +209,18 @@ class Publisher:
                 self.counters.filtered.labels(sink=name).inc(len(skipped))
             if wanted:
                 await self._settle(driver, wanted)
+        except StateError as exc:
+            # The outbox could not record an ack or a dead letter (the database is locked by
+            # another process, or the disk is full): the batch goes back to pending and is sent
+            # again later, which a receiver dedupes by event_id. Not a reason to stop the daemon.
+            self._outbox.release(name, [i.seq for i in items])
+            log.error(
+                "sink %s: %s; the batch will be sent again",
+                name,
+                exc,
+                extra={"irisd_code": "publish.outbox_error", "irisd_sink": name},
+            )
+            await self._wait(self._closing, driver.options.backoff.base)
         except BaseException:
             self._outbox.release(name, [i.seq for i in items])
             raise

@@ -126,10 +126,15 @@ class Checkpoint:
     offset: int
 
 
-def open_database(path: Path) -> sqlite3.Connection:
+def open_database(path: Path, *, busy_timeout: float = 1.0) -> sqlite3.Connection:
+    """`busy_timeout`: how long a write waits for another process's transaction (the
+    `irisd deadletter` command's). The daemon calls this on its event loop, so it stays short:
+    a write that still finds the database locked fails, and its caller retries later."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # why: the module docstring
         _migrate(conn)  # before foreign keys are enforced: a migration may rebuild a table
@@ -197,9 +202,10 @@ class Store:
         capacity: int = 1_000_000,
         retain_events: int = 100_000,
         clock: Callable[[], float] = time.time,
+        busy_timeout: float = 1.0,
     ) -> None:
         self.path = path
-        self.conn = open_database(path)
+        self.conn = open_database(path, busy_timeout=busy_timeout)
         self.capacity = capacity
         self.retain_events = retain_events
         self._clock = clock
@@ -492,8 +498,8 @@ class Store:
         if bit is None or not seqs:
             return
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         try:
+            conn.execute("BEGIN IMMEDIATE")
             for where, args in _seq_filters(seqs):
                 # Only rows this call clears count: a row in `seqs` that was already done (a
                 # repeated ack) must neither be counted again nor dead-lettered.
@@ -510,8 +516,11 @@ class Store:
                     )
                 self._owed_rows -= sum(1 for _, bits in cleared if bits == 0)
             conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StateError(f"cannot record delivery in {self.path}: {exc}") from exc
             raise
         self._in_flight[sink].difference_update(seqs)
 
