@@ -42,8 +42,8 @@ def source_identity(seed: int, text: str) -> str:
 
 def build_events(text: str, settings: Settings, *, source: str) -> list[Event]:
     """The events the daemon would build from `text` had it read it from `source`."""
-    from irisd.shell.zone import host_zone
     from irisd.rules import build_classifier
+    from irisd.shell.zone import host_zone
 
     builder = EventBuilder(
         host=settings.instance.host, instance=settings.instance.name, source=source,

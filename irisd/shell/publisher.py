@@ -214,7 +214,7 @@ class Publisher:
             # another process, or the disk is full): the batch goes back to pending and is sent
             # again later, which a receiver dedupes by event_id. Not a reason to stop the daemon.
             self._outbox.release(name, [i.seq for i in items])
-            log.error(
+            log.error(  # noqa: TRY400 - a known condition, said in one line; no traceback
                 "sink %s: %s; the batch will be sent again",
                 name,
                 exc,

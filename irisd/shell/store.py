@@ -7,8 +7,9 @@ Theory of operation
   last transactions, whole (events with their checkpoint, acks). That loses nothing: the tail
   checkpoint goes back with the events, the log is read again from there, the same bytes give the
   same event ids, and a receiver drops what it already had. FULL paid an fsync per commit, a
-  tenth of the daemon's time in a burst and most of its latency at a steady rate. The schema is versioned with `PRAGMA user_version`; `_MIGRATIONS[i]` takes version i to
-  i+1 and runs once, in a transaction.
+  tenth of the daemon's time in a burst and most of its latency at a steady rate.
+* The schema is versioned with `PRAGMA user_version`; `_MIGRATIONS[i]` takes version i to i+1
+  and runs once, in a transaction.
 * `commit_batch` writes a tail batch — the events and the checkpoint that produced them — in one
   transaction. A crash either keeps both or neither, so on restart the tailer neither skips nor
   repeats an entry. An event row is its JSON form (`body`, stored once and sent as is by every
