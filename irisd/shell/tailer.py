@@ -62,7 +62,7 @@ _FP_MAX = 256
 class TailPolicy:
     poll_interval: float = 1.0
     entry_linger: float = 0.5
-    read_chunk_bytes: int = 1 << 20
+    read_chunk_bytes: int = 64 << 10  # as [tail] read_chunk_bytes: memory follows the read size
     retry_interval: float = 5.0
     limits: Limits = field(default_factory=Limits)
     rotate_wait: float = 1.0
