@@ -80,7 +80,9 @@ def bench_classify(path: Path) -> tuple[float, dict[str, object]]:
     from datetime import UTC
 
     from irisd.offline import classify_files
+    from irisd.shell import gctune
 
+    gctune.settle()  # as `irisd classify` and `irisd run` do once started
     start = time.perf_counter()
     summary = classify_files([str(path)], io.StringIO(), zone=UTC, rules_dir=None, mode="summary")
     return time.perf_counter() - start, summary

@@ -73,8 +73,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def _classify(args: argparse.Namespace) -> int:
     from irisd.offline import classify_files
+    from irisd.shell import gctune
 
     zone = _zone(args.timezone)
+    gctune.settle()  # start-up is over: see irisd.shell.gctune
     out = sys.stdout
     summary = classify_files(
         args.files,

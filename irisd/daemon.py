@@ -38,6 +38,7 @@ from irisd.core.model import Event
 from irisd.core.redact import Redactor
 from irisd.errors import IrisdError, StateError
 from irisd.rules import build_classifier
+from irisd.shell import gctune
 from irisd.shell.journal import setup_logging
 from irisd.shell.recovery import Recovery, recover_state
 from irisd.shell.store import Store
@@ -135,6 +136,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         stop_watch = watch(settings.instance.messages_log, self.tailer.wake, loop)
         self._signals(loop)
+        gctune.settle()  # start-up is over: see irisd.shell.gctune
         log.info(
             "irisd %s ready: following %s, API on %s",
             __version__,
