@@ -17,6 +17,7 @@ from pathlib import Path
 
 from irisd.emulator.bundle import Bundle
 from irisd.errors import EmulatorError, UsageError
+from irisd.shell.durable import fsync_dir
 
 
 class Output:
@@ -45,9 +46,9 @@ class Output:
             partial.mkdir()
             for name, data in bundle.artifacts.items():
                 _write_file(partial / name, data)
-            _fsync_dir(partial)
+            fsync_dir(partial)
             partial.rename(target)
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
         except OSError as exc:
             shutil.rmtree(partial, ignore_errors=True)
             raise EmulatorError(f"--out {self.root}: writing {bundle.name} failed: "
@@ -80,14 +81,6 @@ def _write_file(path: Path, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_empty(created: list[Path]) -> None:

@@ -6,10 +6,7 @@ on a read-only file system, is no damage: exit 74, one line, nothing moved.
 
 from __future__ import annotations
 
-import os
-import random
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from damage_kit import foreign_wal, garbage, torn_page, truncated, zero_length
 from test_daemon import Daemon, make_daemon, metric_samples, until
 
 pytestmark = pytest.mark.slow
@@ -55,46 +53,6 @@ def count(db: Path) -> int:
             conn.close()
     except sqlite3.Error:
         return -1
-
-
-def leaf_page(db: Path, table: str) -> int:
-    conn = sqlite3.connect(db)
-    pages = [r[0] for r in conn.execute(
-        "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno", (table,)
-    )]  # fmt: skip
-    conn.close()
-    return pages[len(pages) // 2]
-
-
-def garbage(db: Path) -> None:
-    db.write_bytes(random.Random(1).randbytes(db.stat().st_size))
-
-
-def truncated(db: Path) -> None:
-    os.truncate(db, db.stat().st_size // 3)
-
-
-def torn_page(db: Path) -> None:
-    page = leaf_page(db, "events")
-    with open(db, "r+b") as f:
-        f.seek((page - 1) * 4096)
-        f.write(random.Random(2).randbytes(4096))
-
-
-def zero_length(db: Path) -> None:
-    os.truncate(db, 0)
-
-
-def foreign_wal(db: Path) -> None:
-    other = db.with_name("other.sqlite3")
-    conn = sqlite3.connect(other, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA wal_autocheckpoint=0")
-    conn.execute("CREATE TABLE notes (body TEXT)")
-    conn.executemany("INSERT INTO notes VALUES (?)", [("n" * 300,)] * 50)
-    shutil.copyfile(other.with_name("other.sqlite3-wal"), db.with_name(db.name + "-wal"))
-    conn.close()
-    other.unlink()
 
 
 DAMAGE = {

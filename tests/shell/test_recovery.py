@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import os
 import random
 import re
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from damage_kit import (
+    foreign_wal,
+    garbage,
+    garbage_wal,
+    leaf_page,
+    overwrite_page,
+    torn_page,
+    truncated,
+    zero_length,
+)
 
 from irisd.core.events import EventBuilder
 from irisd.core.logline import LocalClock
@@ -92,67 +100,10 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def leaf_page(db: Path, table: str, which: int = 1) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        pages = [
-            r[0]
-            for r in conn.execute(
-                "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno",
-                (table,),
-            )
-        ]
-    finally:
-        conn.close()
-    return pages[min(which, len(pages) - 1)]
-
-
-def overwrite_page(db: Path, page: int, data: bytes) -> None:
-    with open(db, "r+b") as f:
-        f.seek((page - 1) * 4096)
-        f.write(data.ljust(4096, b"\0")[:4096])
-
-
-# -- the kinds of damage -------------------------------------------------------------------------
-
-
-def garbage(db: Path) -> None:
-    db.write_bytes(random.Random(1).randbytes(db.stat().st_size))
-
-
-def truncated(db: Path) -> None:
-    os.truncate(db, db.stat().st_size // 3)
-
-
-def torn_page(db: Path) -> None:
-    overwrite_page(db, leaf_page(db, "events", 3), random.Random(2).randbytes(4096))
-
-
-def zero_length(db: Path) -> None:
-    os.truncate(db, 0)
-
-
-def foreign_wal(db: Path) -> None:
-    """The -wal of another database (same page size) beside ours, as a careless copy leaves."""
-    other = db.with_name("other.sqlite3")
-    conn = sqlite3.connect(other, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA wal_autocheckpoint=0")
-    conn.execute("CREATE TABLE notes (body TEXT)")
-    conn.executemany("INSERT INTO notes VALUES (?)", [("n" * 300,)] * 50)
-    shutil.copyfile(other.with_name("other.sqlite3-wal"), db.with_name(db.name + "-wal"))
-    conn.close()
-    other.unlink()
-
-
-def garbage_wal(db: Path) -> None:
-    db.with_name(db.name + "-wal").write_bytes(random.Random(3).randbytes(8192))
-
-
 DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
     "garbage": (garbage, "file is not a database"),
     "truncated": (truncated, "malformed"),
-    "torn-page": (torn_page, ""),
+    "torn-page": (lambda db: torn_page(db, 3), ""),
     "zero-length": (zero_length, "the file is empty (0 bytes)"),
     "foreign-wal": (foreign_wal, "its -wal file belongs to another database"),
     "garbage-wal": (garbage_wal, "its -wal file is not an SQLite write-ahead log"),
@@ -203,7 +154,7 @@ def test_damaged_database_is_set_aside_and_every_entry_ends_up_stored_once(
 def test_torn_events_page_keeps_the_readable_rows_and_rereads_from_zero(setup: Setup) -> None:
     setup.log.write_bytes(entries(range(400)))
     tail_all(setup.log, setup.db)
-    torn_page(setup.db)
+    torn_page(setup.db, 3)
 
     recovery = recover_state(setup.db, now=lambda: NOW)
 
@@ -368,7 +319,7 @@ def test_a_second_recovery_in_the_same_second_keeps_both_copies(setup: Setup) ->
 def test_recovery_describes_itself_in_one_line(setup: Setup) -> None:
     setup.log.write_bytes(entries(range(400)))
     tail_all(setup.log, setup.db)
-    torn_page(setup.db)
+    torn_page(setup.db, 3)
     recovery = recover_state(setup.db, now=lambda: NOW)
     assert recovery is not None
     line = recovery.describe()

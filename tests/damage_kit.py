@@ -1,0 +1,62 @@
+"""Ways to damage an SQLite state database the way disks, power cuts and careless copies do; shared
+by the recovery tests of the store (tests/shell) and of the daemon (tests/e2e)."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+
+PAGE = 4096
+
+
+def leaf_page(db: Path, table: str, which: int | None = None) -> int:
+    """The number of one leaf page of `table` (b-tree order): the `which`-th, or the middle one."""
+    conn = sqlite3.connect(db)
+    try:
+        query = "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf' ORDER BY pageno"
+        pages = [r[0] for r in conn.execute(query, (table,))]
+    finally:
+        conn.close()
+    return pages[len(pages) // 2 if which is None else min(which, len(pages) - 1)]
+
+
+def overwrite_page(db: Path, page: int, data: bytes) -> None:
+    with open(db, "r+b") as f:
+        f.seek((page - 1) * PAGE)
+        f.write(data.ljust(PAGE, b"\0")[:PAGE])
+
+
+def garbage(db: Path) -> None:
+    db.write_bytes(random.Random(1).randbytes(db.stat().st_size))
+
+
+def truncated(db: Path) -> None:
+    os.truncate(db, db.stat().st_size // 3)
+
+
+def torn_page(db: Path, which: int | None = None) -> None:
+    overwrite_page(db, leaf_page(db, "events", which), random.Random(2).randbytes(PAGE))
+
+
+def zero_length(db: Path) -> None:
+    os.truncate(db, 0)
+
+
+def foreign_wal(db: Path) -> None:
+    """The -wal of another database (same page size) beside ours, as a careless copy leaves."""
+    other = db.with_name("other.sqlite3")
+    conn = sqlite3.connect(other, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE notes (body TEXT)")
+    conn.executemany("INSERT INTO notes VALUES (?)", [("n" * 300,)] * 50)
+    shutil.copyfile(other.with_name("other.sqlite3-wal"), db.with_name(db.name + "-wal"))
+    conn.close()
+    other.unlink()
+
+
+def garbage_wal(db: Path) -> None:
+    db.with_name(db.name + "-wal").write_bytes(random.Random(3).randbytes(8192))
