@@ -16,7 +16,7 @@ import pytest
 
 from irisd.core.model import Event, Severity
 from irisd.errors import StateError
-from irisd.shell import store as store_module
+from irisd.shell import schema
 from irisd.shell.store import Checkpoint, Store
 
 
@@ -260,13 +260,13 @@ def test_a_version_1_database_migrates_keeping_rows_owed_bits_and_dead_letters(
     each sink still owes and the dead letters pointing at it survive the rebuild."""
     path = tmp_path / "irisd.sqlite3"
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.executescript(store_module._V1 + "; PRAGMA user_version=1;")
+    conn.executescript(schema.V1 + "; PRAGMA user_version=1;")
     conn.execute("INSERT INTO sinks VALUES ('hook', 1), ('am', 2)")
     old = [event(0), event(1, labels=(("cut_lines", "3"),), repeat=4), event(2, timestamp=None)]
     for seq, (e, owed) in enumerate(zip(old, (0, 3, 1), strict=True), start=10):
         labels = json.dumps(dict(e.labels)) if e.labels else None
         conn.execute(
-            f"INSERT INTO events ({store_module._V1_COLUMNS}) VALUES ({','.join('?' * 18)})",
+            f"INSERT INTO events ({schema.V1_COLUMNS}) VALUES ({','.join('?' * 18)})",
             (seq, *e[:14], labels, 5.0, owed),
         )
     conn.execute(

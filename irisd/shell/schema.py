@@ -1,0 +1,168 @@
+"""The state database's file and schema: opening it (WAL, `synchronous=NORMAL`, a short busy
+timeout) and taking it from any older schema version to the current one.
+
+Versions: 1 kept an event in 17 columns with a UNIQUE event id. 2 keeps each event as its one JSON
+form (`body`, what every sink sends) plus the columns `/events` filters on; uniqueness is on
+(source, offset), the inputs of the event id, an index that grows at its end (the UNIQUE index on
+the random-looking id cost four inserts in five); what sinks owe lives in a narrow `owed` table, so
+an acknowledgement does not rewrite the event row. Why NORMAL is safe: `irisd.shell.store`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from irisd.core.eventjson import dumps_event
+from irisd.core.model import Event, Severity
+from irisd.errors import StateError
+
+V1: Final = """
+    CREATE TABLE checkpoints (
+        path TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        updated REAL NOT NULL
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        trace_id TEXT NOT NULL,
+        host TEXT NOT NULL,
+        instance TEXT NOT NULL,
+        source TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        ts REAL,
+        severity INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        error_type TEXT NOT NULL,
+        category TEXT,
+        pid INTEGER,
+        message TEXT NOT NULL,
+        repeat INTEGER NOT NULL,
+        labels TEXT,
+        stored REAL NOT NULL,
+        owed INTEGER NOT NULL
+    );
+    CREATE INDEX events_owed ON events(seq) WHERE owed != 0;
+    CREATE TABLE sinks (name TEXT PRIMARY KEY, bit INTEGER NOT NULL UNIQUE);
+    CREATE TABLE dead_letters (
+        id INTEGER PRIMARY KEY,
+        sink TEXT NOT NULL,
+        seq INTEGER NOT NULL REFERENCES events(seq),
+        status INTEGER,
+        body TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX dead_letters_seq ON dead_letters(seq);
+"""
+_V2: Final = """
+    CREATE TABLE sources (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE events_v2 (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        src INTEGER NOT NULL REFERENCES sources(id),
+        offset INTEGER NOT NULL,
+        ts REAL,
+        severity INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        body TEXT NOT NULL,
+        stored REAL NOT NULL,
+        UNIQUE (src, offset)
+    );
+    CREATE TABLE owed (seq INTEGER PRIMARY KEY, bits INTEGER NOT NULL)
+"""
+V1_COLUMNS: Final = (
+    "seq, event_id, trace_id, host, instance, source, offset, ts, severity, code, error_type, "
+    "category, pid, message, repeat, labels, stored, owed"
+)
+
+
+def open_database(path: Path, *, busy_timeout: float = 1.0) -> sqlite3.Connection:
+    """`busy_timeout`: how long a write waits for another process's transaction (the
+    `irisd deadletter` command's). The daemon calls this on its event loop, so it stays short:
+    a write that still finds the database locked fails, and its caller retries later."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(
+            path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # why: the module docstring
+        _migrate(conn)  # before foreign keys are enforced: a migration may rebuild a table
+        conn.execute("PRAGMA foreign_keys=ON")
+    except sqlite3.Error as exc:
+        raise StateError(f"cannot use database {path}: {exc}") from exc
+    except OSError as exc:
+        raise StateError(f"cannot create state directory {path.parent}: {exc}") from exc
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(_MIGRATIONS):
+        raise StateError(
+            f"database schema {version} is newer than this irisd knows ({len(_MIGRATIONS)})"
+        )
+    for target in range(version, len(_MIGRATIONS)):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _MIGRATIONS[target](conn)
+            conn.execute(f"PRAGMA user_version={target + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def run(conn: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+
+    return run
+
+
+def _to_v2(conn: sqlite3.Connection) -> None:
+    """Rebuild the events table in the version 2 form, every row kept with its seq and owed bits."""
+    _script(_V2)(conn)
+    sources: dict[str, int] = {}
+    for row in conn.execute(f"SELECT {V1_COLUMNS} FROM events ORDER BY seq").fetchall():
+        event = _v1_event(row)
+        src = source_id(conn, sources, event.source)
+        conn.execute(
+            "INSERT OR IGNORE INTO events_v2 VALUES (?,?,?,?,?,?,?,?,?)",
+            (row[0], *event_row(event, src, row[16])),
+        )
+        if row[17]:
+            conn.execute("INSERT INTO owed (seq, bits) VALUES (?, ?)", (row[0], row[17]))
+    conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE events_v2 RENAME TO events")
+
+
+_MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_script(V1), _to_v2)
+
+
+def source_id(conn: sqlite3.Connection, cache: dict[str, int], name: str) -> int:
+    if name not in cache:
+        conn.execute("INSERT OR IGNORE INTO sources (name) VALUES (?)", (name,))
+        cache[name] = conn.execute("SELECT id FROM sources WHERE name = ?", (name,)).fetchone()[0]
+    return cache[name]
+
+
+def event_row(e: Event, src: int, now: float) -> tuple[object, ...]:
+    return (e.event_id, src, e.offset, e.timestamp, int(e.severity), e.code, dumps_event(e), now)
+
+
+def _v1_event(r: Sequence[Any]) -> Event:
+    """A row of the version 1 events table (`_V1_COLUMNS`) as an Event."""
+    labels: Mapping[str, str] = json.loads(r[15]) if r[15] else {}
+    return Event(r[1], r[2], r[3], r[4], r[5], r[6], r[7], Severity(r[8]), r[9], r[10], r[11],
+                 r[12], r[13], r[14], tuple(labels.items()))  # fmt: skip
