@@ -40,10 +40,11 @@ from irisd.errors import IrisdError, StateError
 from irisd.rules import build_classifier
 from irisd.shell import gctune
 from irisd.shell.journal import setup_logging
+from irisd.shell.logfile import watch
 from irisd.shell.recovery import Recovery, recover_state
 from irisd.shell.store import Store
 from irisd.shell.systemd import Notifier
-from irisd.shell.tailer import Tailer, TailPolicy, watch
+from irisd.shell.tailer import Tailer, TailPolicy
 from irisd.shell.token import load_or_create_token
 from irisd.shell.zone import host_zone
 

@@ -34,11 +34,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import sqlite3
-import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,13 +47,12 @@ from irisd.core.events import EventBuilder
 from irisd.core.lines import Limits, LineAssembler, RawEntry
 from irisd.core.model import Event
 from irisd.errors import StateError
+from irisd.shell.logfile import FP_MAX, fingerprint, first_line, head_fingerprint, open_log
 from irisd.shell.recovery import is_corruption
 from irisd.shell.rotated import Sibling, rotated_siblings
 from irisd.shell.store import Checkpoint, Store
 
 log = logging.getLogger("irisd.tailer")
-
-_FP_MAX = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,34 +112,6 @@ BuilderFactory = Callable[[str], EventBuilder]
 def _generation(source: str) -> int:
     tail = source.rsplit(":", 1)[-1]
     return int(tail) if tail.isdigit() else 0
-
-
-def fingerprint(first_line: bytes) -> str:
-    return hashlib.blake2b(first_line, digest_size=8).hexdigest()
-
-
-def _head_fingerprint(fd: int) -> str:
-    """The fingerprint the file would be identified by now (see `Tailer._identify`)."""
-    first = _first_line(fd)
-    return fingerprint(first if first is not None else os.pread(fd, _FP_MAX, 0))
-
-
-def _open_log(path: Path) -> int:
-    """Open for reading without ever blocking: a plain open of a FIFO waits for a writer, and
-    would hold up the whole event loop. Only a regular file is a log."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file")
-    return fd
-
-
-def _first_line(fd: int) -> bytes | None:
-    head = os.pread(fd, _FP_MAX, 0)
-    nl = head.find(b"\n")
-    if nl >= 0:
-        return head[: nl + 1]
-    return head if len(head) >= _FP_MAX else None
 
 
 class Tailer:
@@ -220,7 +189,7 @@ class Tailer:
         if (st.st_dev, st.st_ino) in known:
             return
         try:
-            fd = _open_log(self.path)
+            fd = open_log(self.path)
         except OSError:
             return
         opened = os.fstat(fd)
@@ -237,13 +206,13 @@ class Tailer:
             fd, st = self._queue.pop(0)
         else:
             try:
-                fd = _open_log(self.path)
+                fd = open_log(self.path)
             except OSError as exc:
                 code = "tail.missing" if exc.errno == errno.ENOENT else "tail.unreadable"
                 self._report(f"cannot open {self.path}: {exc.strerror}", code)
                 return False
             st = os.fstat(fd)
-        first = _first_line(fd)
+        first = first_line(fd)
         # A file without a complete first line yet is held open all the same: if it is rotated
         # away before its first line arrives, the descriptor still reads it to its end.
         fp = fingerprint(first) if first is not None else ""
@@ -323,10 +292,10 @@ class Tailer:
     def _open_checkpointed(self, path: Path, checkpoint: Checkpoint) -> int | None:
         """A descriptor on the checkpoint's file, if it still holds what the checkpoint read."""
         try:
-            fd = _open_log(path)
+            fd = open_log(path)
         except OSError:
             return None
-        if _head_fingerprint(fd) == checkpoint.fingerprint:
+        if head_fingerprint(fd) == checkpoint.fingerprint:
             return fd
         if not checkpoint.fingerprint and checkpoint.offset == 0:
             return fd  # a reset checkpoint (truncated, nothing read yet): the inode is enough
@@ -344,7 +313,7 @@ class Tailer:
             )
         for path in (f.path for f in files):
             try:
-                fd = _open_log(path)
+                fd = open_log(path)
             except OSError as exc:
                 log.warning(
                     "rotated file %s vanished before it was read (%s); skipping it",
@@ -387,11 +356,11 @@ class Tailer:
     def _identify(self, f: _Open, *, final: bool = False) -> bool:
         """Fingerprint the file by its first line (or, for a file that ends without one, by what
         it holds) and name its source: only then can its entries get ids."""
-        first = _first_line(f.fd)
+        first = first_line(f.fd)
         if first is None:
             if not final:
                 return False
-            first = os.pread(f.fd, _FP_MAX, 0)
+            first = os.pread(f.fd, FP_MAX, 0)
             if not first:
                 return False
         f.fingerprint = fingerprint(first)
@@ -406,7 +375,7 @@ class Tailer:
         data = os.pread(f.fd, self.policy.read_chunk_bytes, offset)
         if not data:
             return False
-        if offset and _head_fingerprint(f.fd) != f.fingerprint:
+        if offset and head_fingerprint(f.fd) != f.fingerprint:
             # Truncated and rewritten past our offset since we last looked (copytruncate under a
             # busy writer): these bytes are the middle of new content, read from its start instead.
             self._truncated(f, "first line changed")
@@ -509,7 +478,7 @@ class Tailer:
                 return False
             self._finish(f, "rotated" if st.st_nlink else "deleted")
             return True
-        first = _first_line(f.fd) if f.source else None
+        first = first_line(f.fd) if f.source else None
         if first is not None and fingerprint(first) != f.fingerprint:
             self._truncated(f, "first line changed")
             return True
@@ -594,37 +563,3 @@ class Tailer:
                 extra={"irisd_code": code},
             )
         self._problem = problem
-
-
-def watch(
-    path: Path, wake: Callable[[], None], loop: asyncio.AbstractEventLoop
-) -> Callable[[], None]:
-    """Wake the tailer on any inotify event in the log's directory. Returns a function to stop.
-
-    Only a hint: if the directory is missing or inotify fails, the poll interval still applies.
-    """
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
-    from watchdog.observers import Observer
-
-    class _Handler(FileSystemEventHandler):
-        def on_any_event(self, event: FileSystemEvent) -> None:
-            loop.call_soon_threadsafe(wake)
-
-    observer = Observer()
-    try:
-        observer.schedule(_Handler(), str(path.parent), recursive=False)
-        observer.start()
-    except OSError as exc:
-        log.warning(
-            "no inotify wake-ups for %s (%s); polling only",
-            path.parent,
-            exc,
-            extra={"irisd_code": "tail.no_inotify"},
-        )
-        return lambda: None
-
-    def stop() -> None:
-        observer.stop()
-        observer.join(timeout=5)
-
-    return stop

@@ -28,8 +28,9 @@ from irisd.core.logline import LocalClock
 from irisd.core.model import Event
 from irisd.errors import StateError
 from irisd.rules import default_classifier
+from irisd.shell.logfile import watch
 from irisd.shell.store import Store
-from irisd.shell.tailer import Tailer, TailPolicy, watch
+from irisd.shell.tailer import Tailer, TailPolicy
 
 NUMBER = re.compile(r"entry (\d+)")
 

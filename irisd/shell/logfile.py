@@ -1,0 +1,83 @@
+"""How the tailer opens, identifies and watches a log file.
+
+A file is identified by device and inode plus a fingerprint of its first line (its first 256 bytes
+while it has no complete line), so an inode reused for new content is a new file. inotify (through
+watchdog) only wakes the tailer early; a `stat` on each round is the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import logging
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("irisd.tailer")
+
+FP_MAX = 256
+
+
+def fingerprint(first_line: bytes) -> str:
+    return hashlib.blake2b(first_line, digest_size=8).hexdigest()
+
+
+def head_fingerprint(fd: int) -> str:
+    """The fingerprint the file would be identified by now (see `Tailer._identify`)."""
+    first = first_line(fd)
+    return fingerprint(first if first is not None else os.pread(fd, FP_MAX, 0))
+
+
+def open_log(path: Path) -> int:
+    """Open for reading without ever blocking: a plain open of a FIFO waits for a writer, and
+    would hold up the whole event loop. Only a regular file is a log."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
+
+
+def first_line(fd: int) -> bytes | None:
+    head = os.pread(fd, FP_MAX, 0)
+    nl = head.find(b"\n")
+    if nl >= 0:
+        return head[: nl + 1]
+    return head if len(head) >= FP_MAX else None
+
+
+def watch(
+    path: Path, wake: Callable[[], None], loop: asyncio.AbstractEventLoop
+) -> Callable[[], None]:
+    """Wake the tailer on any inotify event in the log's directory. Returns a function to stop.
+
+    Only a hint: if the directory is missing or inotify fails, the poll interval still applies.
+    """
+    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.observers import Observer
+
+    class _Handler(FileSystemEventHandler):
+        def on_any_event(self, event: FileSystemEvent) -> None:
+            loop.call_soon_threadsafe(wake)
+
+    observer = Observer()
+    try:
+        observer.schedule(_Handler(), str(path.parent), recursive=False)
+        observer.start()
+    except OSError as exc:
+        log.warning(
+            "no inotify wake-ups for %s (%s); polling only",
+            path.parent,
+            exc,
+            extra={"irisd_code": "tail.no_inotify"},
+        )
+        return lambda: None
+
+    def stop() -> None:
+        observer.stop()
+        observer.join(timeout=5)
+
+    return stop
