@@ -83,6 +83,12 @@ PIECES = [
     "11/14/25-07:49:04:000 (4126) 2 [Generic.Event] long " + "x" * 300 + "\n",
     "   " + "y" * 90 + "\n",
     "bad \udcff\n",
+    # Tails the summary's memo has seen, behind prefixes that must not reach it.
+    "*** Recovery startedx (4120) 0 [Generic.Event] Allocated 504MB shared memory\n",
+    "11/14/25-07:45:55:657 (\u0664\u0661) 0 [Generic.Event] Allocated 504MB shared memory\n",
+    "11/14/25-07:45:55:657 (41\u00b2) 0 [Generic.Event] Allocated 504MB shared memory\n",
+    "02/30/25-07:45:55:657 (4120) 0 [Generic.Event] Allocated 504MB shared memory\n",
+    "11/14/25-07:45:55:657 (4120)0 [Generic.Event] Allocated 504MB shared memory\n",
     "11/14/25-07:49:05:000 (4127) 0 [Generic.Event] no newline at the end",
 ]
 

@@ -116,6 +116,22 @@ def _classify(
     return classifier.classify_key(key, header.severity), header.repeat
 
 
+_MEMO_MAX = 65536
+_MEMO_TAIL_MAX = 512
+
+
+def _tail_after_pid(text: str) -> str | None:
+    """What follows `MM/DD/YY-HH:MM:SS:mmm (pid) ` in a header line, when that prefix has the
+    header's shape (the timestamp's shape is known from how the entry was cut: it starts with a
+    timestamp unless it is the WIJ recovery block, which starts with "*"); else None."""
+    if text[21:23] != " (" or text[:1] == "*":
+        return None
+    close = text.find(") ", 23)
+    if close <= 23 or not text[23:close].isdecimal():
+        return None
+    return text[close + 2 :]
+
+
 def _invalid_utf8(data: bytes) -> bool:
     try:
         data.decode()
@@ -144,6 +160,7 @@ class Scanner:
         self.carry_max = carry_max
         self._carry = b""
         self._slow: LineAssembler | None = None
+        self._memo: dict[str, tuple[Classification, int]] = {}
 
     def feed(self, chunk: bytes) -> None:
         self.summary.bytes += len(chunk)
@@ -202,18 +219,31 @@ class Scanner:
         self.summary.lines += region.count(b"\n") - slow_lines
 
     def _count(self, texts: list[str]) -> None:
-        """`summarize`'s loop over entry texts, with every lookup bound once."""
+        """`summarize`'s loop over entry texts, with every lookup bound once, and a memo of what
+        follows the pid: severity, category and message decide the classification and the repeat
+        count, so an entry whose tail was seen before skips the header parse. Its own prefix is
+        still checked: a pid of digits here, its date's validity below; the timestamp's shape
+        was checked when the entry was cut. Only short tails are kept, so the memo stays small."""
         summary, clock, classifier = self.summary, self.clock, self.classifier
-        valid_minute, classify_key = clock.valid_minute, classifier.classify_key
+        valid_minute, classify_key, memo = clock.valid_minute, classifier.classify_key, self._memo
         counts: dict[int, int] = {}
         seen: dict[int, Classification] = {}
         for text in texts:
-            h = parse_header(text)
-            if isinstance(h, str) or not valid_minute(h.minute):
-                c, repeat = _classify(text, None, clock, classifier, summary)
+            tail = _tail_after_pid(text)
+            known = memo.get(tail) if tail is not None else None
+            if known is not None and valid_minute(text[:14]):
+                c, repeat = known
             else:
-                c = classify_key(key_of(h.category, h.message), h.severity)
-                repeat = h.repeat
+                h = parse_header(text)
+                if isinstance(h, str) or not valid_minute(h.minute):
+                    c, repeat = _classify(text, None, clock, classifier, summary)
+                else:
+                    c = classify_key(key_of(h.category, h.message), h.severity)
+                    repeat = h.repeat
+                    if tail is not None and len(tail) <= _MEMO_TAIL_MAX:
+                        if len(memo) >= _MEMO_MAX:
+                            memo.clear()
+                        memo[tail] = (c, repeat)
             cid = id(c)
             if cid in counts:
                 counts[cid] += repeat
