@@ -47,7 +47,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "demo",
         help="run the daemon against an emulated instance, end to end",
         description="Create an emulated IRIS instance in a scratch directory, run irisd against "
-        "it while a failure scenario plays, and summarise what irisd detected.",
+        "it while a failure scenario plays, deliver the events to a local webhook receiver (and "
+        "to Alertmanager when it is installed), and summarise what irisd detected and delivered. "
+        "Exit 0, or 1 when the log was not caught up or an event was not delivered.",
     )
     demo.add_argument(
         "--scenario",
