@@ -67,7 +67,12 @@ ERROR_TYPES: Final = frozenset(
 _CODE: Final = re.compile(r"[a-z]+\.[a-z0-9_]+(?:\.[a-z0-9_]+)?")
 _DIGITS: Final = str.maketrans("0123456789", "0000000000")
 _KEY_LINE_MAX: Final = 300
-_CACHE_MAX: Final = 65536
+# Cache bounds, in entries. Keys run to a few hundred characters; a log whose messages all differ
+# (a counter, a pid, a hex id in the text) fills a cache to its bound, which is then memory the
+# daemon holds for good. 8,192 exact keys keep the recently repeated messages; shapes are few in
+# practice (about 700 in a real log) and 16,384 leave room for logs with unmasked ids.
+_EXACT_MAX: Final = 8192
+_SHAPE_MAX: Final = 16384
 UNPARSED: Final = Classification("unknown.unparsed", "unparsed", Severity.WARNING, "unparsed")
 
 
@@ -149,8 +154,8 @@ class Classifier:
         else:
             index, result = self._evaluate(key)
             if index == len(self.rules) or not self.rules[index].digit_sensitive:
-                self._remember(self._shape, shape, (index, result))
-        self._remember(self._exact, key, result)
+                self._remember(self._shape, shape, (index, result), _SHAPE_MAX)
+        self._remember(self._exact, key, result, _EXACT_MAX)
         return result
 
     def _digit_rules_before(self, index: int, key: str) -> tuple[Classification, ...] | None:
@@ -177,8 +182,8 @@ class Classifier:
         )
 
     @staticmethod
-    def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
-        if len(cache) >= _CACHE_MAX:
+    def _remember(cache: dict[str, Any], key: str, value: Any, limit: int) -> None:
+        if len(cache) >= limit:
             cache.clear()
         cache[key] = value
 

@@ -116,7 +116,7 @@ def _classify(
     return classifier.classify_key(key, header.severity), header.repeat
 
 
-_MEMO_MAX = 65536
+_MEMO_MAX = 16384
 _MEMO_TAIL_MAX = 512
 
 

@@ -94,7 +94,8 @@ def open_database(path: Path, *, busy_timeout: float = 1.0) -> sqlite3.Connectio
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # why: the module docstring
+        conn.execute("PRAGMA synchronous=NORMAL")  # why: irisd.shell.store's docstring
+        conn.execute("PRAGMA cache_size=-1024")  # 1 MiB of pages: writes append, reads are recent
         _migrate(conn)  # before foreign keys are enforced: a migration may rebuild a table
         conn.execute("PRAGMA foreign_keys=ON")
     except sqlite3.Error as exc:
