@@ -13,10 +13,13 @@ from typing import Final
 
 from irisd.core.classify import UNPARSED, Classifier
 from irisd.core.lines import RawEntry
-from irisd.core.logline import LocalClock, parse, parse_header
-from irisd.core.model import Event, LogEntry, Unparsed
+from irisd.core.logline import LocalClock, header_tail, parse, parse_header
+from irisd.core.model import Classification, Event, LogEntry, Unparsed
 
 _ZERO_TRACE: Final = "0" * 32
+_MEMO_MAX: Final = 8192  # tails remembered per source
+_MEMO_TAIL_MAX: Final = 512  # longer tails (banners, dumps) are parsed each time
+_Parts = tuple[str | None, str, int, Classification]  # category, message, repeat, classification
 
 
 def event_id(host: str, source: str, offset: int) -> str:
@@ -40,22 +43,52 @@ class EventBuilder:
         self.instance = instance
         self.source = source
         self.clock = clock
-        self.classifier = classifier
+        self._classifier = classifier
+        # What follows the pid → (category, message, repeat, classification): a message seen
+        # before skips the header parse and the classifier (see `logline.header_tail`).
+        self._memo: dict[str, _Parts] = {}
+
+    @property
+    def classifier(self) -> Classifier:
+        return self._classifier
+
+    @classifier.setter
+    def classifier(self, classifier: Classifier) -> None:
+        """A reloaded rule table: what was remembered under the old one is forgotten."""
+        self._classifier = classifier
+        self._memo.clear()
 
     def build(self, raw: RawEntry) -> Event:
         """`from_entry(parse(raw))`, with the common case inlined: a well-formed header goes
-        straight to an Event without the intermediate LogEntry (this runs once per entry read)."""
-        header = parse_header(raw.text)
+        straight to an Event without the intermediate LogEntry, and a header whose message was
+        seen before reuses what it gave then (this runs once per entry read)."""
+        text = raw.text
+        split = header_tail(text)
+        known = self._memo.get(split[1]) if split is not None else None
+        if split is not None and known is not None:
+            when = self.clock.to_epoch(text[:14], text[15:17], text[18:21])
+            if when is not None:
+                return self._make(raw, when, int(split[0]), known)
+        header = parse_header(text)
         when = None
         if not isinstance(header, str):
             when = self.clock.to_epoch(header.minute, header.second, header.millisecond)
         if isinstance(header, str) or when is None:  # the WIJ recovery block, or unparsed
             return self.from_entry(parse(raw, self.clock))
+        c = self._classifier.classify(header.category, header.message, header.severity)
+        parts = (header.category, header.message, header.repeat, c)
+        if split is not None and len(split[1]) <= _MEMO_TAIL_MAX:
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[split[1]] = parts
+        return self._make(raw, when, int(header.pid), parts)
+
+    def _make(self, raw: RawEntry, when: float, pid: int, parts: _Parts) -> Event:
+        category, message, repeat, c = parts
         eid = event_id(self.host, self.source, raw.offset)
-        c = self.classifier.classify(header.category, header.message, header.severity)
         return Event(eid, trace_id(eid), self.host, self.instance, self.source, raw.offset, when,
-                     c.severity, c.code, c.error_type, header.category, int(header.pid),
-                     header.message, header.repeat, _labels(raw))  # fmt: skip
+                     c.severity, c.code, c.error_type, category, pid, message, repeat,
+                     _labels(raw))  # fmt: skip
 
     def from_entry(self, entry: LogEntry | Unparsed) -> Event:
         eid = event_id(self.host, self.source, entry.offset)
@@ -64,7 +97,7 @@ class EventBuilder:
         return self._event(eid, entry)
 
     def _event(self, eid: str, entry: LogEntry) -> Event:
-        c = self.classifier.classify(entry.category, entry.text, entry.severity)
+        c = self._classifier.classify(entry.category, entry.text, entry.severity)
         return Event(
             eid,
             trace_id(eid),

@@ -20,6 +20,8 @@ from irisd.core.model import LogEntry, Severity, Unparsed
 _HEADER: Final = re.compile(
     r"(\d\d/\d\d/\d\d-\d\d:\d\d):(\d\d)[:.](\d\d\d) \((\d+)\) ([0-3])(?: |$)(?:\[([^\]\n]*)\] ?)?"
 )
+# The part of a header line before the severity: timestamp and pid, as `_HEADER` reads them.
+_PREFIX: Final = re.compile(r"\d\d/\d\d/\d\d-\d\d:\d\d:\d\d[:.]\d\d\d \(\d+\) ")
 _REPEATED: Final = re.compile(r"\.\.\.\(repeated (\d+) times\)$")
 _RECOVERY: Final = re.compile(
     r"\*\*\* Recovery started at \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4})"
@@ -62,6 +64,18 @@ def parse_header(text: str) -> Header | str:
             repeat = int(r.group(1))
             message = message[: r.start()]
     return Header(minute, second, ms, pid, _SEVERITY[sev], category, message, repeat)
+
+
+def header_tail(text: str) -> tuple[str, str] | None:
+    """(pid, tail) when `text` starts like a header line up to its pid, the tail being all that
+    follows `(pid) `; else None. Severity, category, message and repeat count, everything
+    `parse_header` gives but the time and the pid, are a function of the tail alone, so a caller
+    may remember them by tail (times are parsed from `text[:14]`, `[15:17]`, `[18:21]`)."""
+    m = _PREFIX.match(text)
+    if m is None:
+        return None
+    end = m.end()  # the pid starts at 23, after the timestamp (21) and " ("; ") " ends it
+    return text[23 : end - 2], text[end:]
 
 
 def _reason(text: str) -> str:

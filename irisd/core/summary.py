@@ -25,7 +25,7 @@ from itertools import pairwise
 
 from irisd.core.classify import UNPARSED, Classifier, key_of
 from irisd.core.lines import ENTRY_START, NEXT_ENTRY_START, Limits, LineAssembler, RawEntry
-from irisd.core.logline import LocalClock, parse, parse_header
+from irisd.core.logline import LocalClock, header_tail, parse, parse_header
 from irisd.core.model import SEVERITY_NAMES, Classification, LogEntry
 
 
@@ -120,18 +120,6 @@ _MEMO_MAX = 16384
 _MEMO_TAIL_MAX = 512
 
 
-def _tail_after_pid(text: str) -> str | None:
-    """What follows `MM/DD/YY-HH:MM:SS:mmm (pid) ` in a header line, when that prefix has the
-    header's shape (the timestamp's shape is known from how the entry was cut: it starts with a
-    timestamp unless it is the WIJ recovery block, which starts with "*"); else None."""
-    if text[21:23] != " (" or text[:1] == "*":
-        return None
-    close = text.find(") ", 23)
-    if close <= 23 or not text[23:close].isdecimal():
-        return None
-    return text[close + 2 :]
-
-
 def _invalid_utf8(data: bytes) -> bool:
     try:
         data.decode()
@@ -220,16 +208,17 @@ class Scanner:
 
     def _count(self, texts: list[str]) -> None:
         """`summarize`'s loop over entry texts, with every lookup bound once, and a memo of what
-        follows the pid: severity, category and message decide the classification and the repeat
-        count, so an entry whose tail was seen before skips the header parse. Its own prefix is
-        still checked: a pid of digits here, its date's validity below; the timestamp's shape
-        was checked when the entry was cut. Only short tails are kept, so the memo stays small."""
+        follows the pid (`logline.header_tail`, which checks the prefix's shape): severity,
+        category and message decide the classification and the repeat count, so an entry whose
+        tail was seen before skips the header parse; its date's validity is still checked. Only
+        short tails are kept, so the memo stays small."""
         summary, clock, classifier = self.summary, self.clock, self.classifier
         valid_minute, classify_key, memo = clock.valid_minute, classifier.classify_key, self._memo
         counts: dict[int, int] = {}
         seen: dict[int, Classification] = {}
         for text in texts:
-            tail = _tail_after_pid(text)
+            split = header_tail(text)
+            tail = split[1] if split is not None else None
             known = memo.get(tail) if tail is not None else None
             if known is not None and valid_minute(text[:14]):
                 c, repeat = known

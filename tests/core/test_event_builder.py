@@ -8,7 +8,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from irisd.core.classify import Classifier, load_rules
 from irisd.core.events import EventBuilder, event_id, trace_id
 from irisd.core.lines import LineAssembler
 from irisd.core.logline import LocalClock, parse
@@ -50,3 +53,51 @@ def test_build_equals_parse_then_from_entry(data: bytes, tz: str) -> None:
 def test_ids_are_stable_and_trace_ids_follow_event_ids() -> None:
     assert event_id("db1", "s", 10) == event_id("db1", "s", 10) != event_id("db1", "s", 11)
     assert len(trace_id(event_id("db1", "s", 10))) == 32
+
+
+MIX = [
+    "11/14/25-07:45:55:657 (4120) 0 [Generic.Event] Allocated 504MB shared memory",
+    "11/14/25-07:45:56:000 (4121) 0 [Generic.Event] Allocated 504MB shared memory",
+    "02/30/25-07:45:55:657 (4120) 0 [Generic.Event] Allocated 504MB shared memory",
+    "11/14/25-07:45:55:657 (\u0664\u0661) 0 [Generic.Event] Allocated 504MB shared memory",
+    "11/14/25-07:45:57:000 (4122) 2 [Generic.Event] Lock table full...(repeated 12 times)",
+    "11/14/25-07:45:58:000 (4122) 2 [Generic.Event] Lock table full",
+    "11/14/25-07:45:59:000 (4123) 1 ",
+    "   a continuation line",
+    "*** Recovery startedx (4120) 0 [Generic.Event] Allocated 504MB shared memory",
+    "   x (4120) 0 [Generic.Event] Allocated 504MB shared memory",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(MIX), min_size=1, max_size=30))
+def test_remembered_messages_build_what_parsing_builds(lines: list[str]) -> None:
+    """Repeats of a message skip the parse; odd prefixes in front of a remembered tail must not."""
+    data = ("\n".join(lines) + "\n").encode()
+    assembler = LineAssembler()
+    raws = assembler.feed(data) + assembler.flush(final=True)
+    fast, reference = builder("UTC"), builder("UTC")
+    assert [fast.build(r) for r in raws] == [
+        reference.from_entry(parse(r, reference.clock)) for r in raws
+    ]
+
+
+def test_a_new_rule_table_forgets_what_the_old_one_said() -> None:
+    line = b"11/14/25-07:45:55:657 (4120) 0 [Generic.Event] Allocated 504MB shared memory\n"
+    assembler = LineAssembler()
+    [first, second] = assembler.feed(line + line.replace(b"(4120)", b"(4121)")) + assembler.flush()
+    b = builder("UTC")
+    assert b.build(first).code == "memory.shm_allocated"
+    rules, errors = load_rules([("ops.toml", OPS)])
+    assert errors == []
+    b.classifier = Classifier(rules)
+    assert b.build(second).code == "app.memory"
+    assert b.build(second).pid == 4121
+
+
+OPS = """
+[[rule]]
+code = "app.memory"
+error_type = "none"
+match = "^Allocated"
+"""
