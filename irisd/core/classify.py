@@ -69,9 +69,9 @@ _DIGITS: Final = str.maketrans("0123456789", "0000000000")
 _KEY_LINE_MAX: Final = 300
 # Cache bounds, in entries. Keys run to a few hundred characters; a log whose messages all differ
 # (a counter, a pid, a hex id in the text) fills a cache to its bound, which is then memory the
-# daemon holds for good. 8,192 exact keys keep the recently repeated messages; shapes are few in
+# daemon holds for good. 4,096 exact keys keep the recently repeated messages; shapes are few in
 # practice (about 700 in a real log) and 16,384 leave room for logs with unmasked ids.
-_EXACT_MAX: Final = 8192
+_EXACT_MAX: Final = 4096
 _SHAPE_MAX: Final = 16384
 UNPARSED: Final = Classification("unknown.unparsed", "unparsed", Severity.WARNING, "unparsed")
 

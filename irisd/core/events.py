@@ -17,7 +17,7 @@ from irisd.core.logline import LocalClock, header_tail, parse, parse_header
 from irisd.core.model import Classification, Event, LogEntry, Unparsed
 
 _ZERO_TRACE: Final = "0" * 32
-_MEMO_MAX: Final = 8192  # tails remembered per source
+_MEMO_MAX: Final = 4096  # tails remembered per source (about 1.5 MiB at most)
 _MEMO_TAIL_MAX: Final = 512  # longer tails (banners, dumps) are parsed each time
 _Parts = tuple[str | None, str, int, Classification]  # category, message, repeat, classification
 
