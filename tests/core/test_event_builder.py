@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from irisd.core.classify import Classifier, load_rules
 from irisd.core.events import EventBuilder, event_id, trace_id
-from irisd.core.lines import LineAssembler
+from irisd.core.lines import LineAssembler, RawEntry
 from irisd.core.logline import LocalClock, parse
 from irisd.rules import default_classifier
 
@@ -101,3 +101,11 @@ code = "app.memory"
 error_type = "none"
 match = "^Allocated"
 """
+
+
+@pytest.mark.parametrize("offset", [0, 7, 123_456_789, 2**40])
+def test_built_ids_are_event_id_of_host_source_offset(offset: int) -> None:
+    raw = RawEntry(offset, offset + 10, "11/14/25-07:45:55:657 (4120) 0 [Generic.Event] x")
+    built = builder("UTC").build(raw)
+    assert built.event_id == event_id("db1", "803:1a2b:fp:0", offset)
+    assert built.trace_id == trace_id(built.event_id)
