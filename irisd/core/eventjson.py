@@ -59,7 +59,7 @@ def dumps_event(event: Event) -> str:
         "null" if e.timestamp is None else f'"{iso(e.timestamp)}"',
         _KINDS.get(kind) or _remember(_KINDS, kind, _kind(*kind)),
         "null" if e.pid is None else e.pid,
-        _q(e.message),
+        _quote_message(e.message),
         e.repeat,
         ",".join(f"{_q(k)}:{_q(v)}" for k, v in dict(e.labels).items()) if e.labels else "",
     )
@@ -80,6 +80,16 @@ def _kind(severity: int, code: str, error_type: str, category: str | None) -> st
         f'"severity":{severity:d},"severity_name":"{SEVERITY_NAMES[severity]}",'
         f'"code":{_q(code)},"error_type":{_q(error_type)},"category":{cat}'
     )
+
+
+_MESSAGES: dict[str, str] = {}
+_MESSAGE_KEEP = 512  # messages up to this long are remembered quoted: in a log most repeat
+
+
+def _quote_message(message: str) -> str:
+    if len(message) > _MESSAGE_KEEP:
+        return _q(message)
+    return _MESSAGES.get(message) or _remember(_MESSAGES, message, _q(message))
 
 
 def _remember(cache: dict[Any, str], key: Any, text: str) -> str:

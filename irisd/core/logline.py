@@ -66,11 +66,21 @@ def parse_header(text: str) -> Header | str:
     return Header(minute, second, ms, pid, _SEVERITY[sev], category, message, repeat)
 
 
-def header_tail(text: str) -> tuple[str, str] | None:
+def header_tail(text: str, *, cut: bool = False) -> tuple[str, str] | None:
     """(pid, tail) when `text` starts like a header line up to its pid, the tail being all that
     follows `(pid) `; else None. Severity, category, message and repeat count, everything
     `parse_header` gives but the time and the pid, are a function of the tail alone, so a caller
-    may remember them by tail (times are parsed from `text[:14]`, `[15:17]`, `[18:21]`)."""
+    may remember them by tail (times are parsed from `text[:14]`, `[15:17]`, `[18:21]`).
+
+    `cut`: the caller got `text` from `LineAssembler`'s entry-start pattern, so it starts with
+    a timestamp of the header's shape or with the WIJ recovery banner; only the pid is checked.
+    """
+    if cut:
+        if text[21:23] != " (" or text[:1] == "*":
+            return None
+        close = text.find(") ", 23)
+        pid = text[23:close]
+        return (pid, text[close + 2 :]) if close > 23 and pid.isdecimal() else None
     m = _PREFIX.match(text)
     if m is None:
         return None

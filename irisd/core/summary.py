@@ -217,7 +217,7 @@ class Scanner:
         counts: dict[int, int] = {}
         seen: dict[int, Classification] = {}
         for text in texts:
-            split = header_tail(text)
+            split = header_tail(text, cut=True)
             tail = split[1] if split is not None else None
             known = memo.get(tail) if tail is not None else None
             if known is not None and valid_minute(text[:14]):

@@ -211,3 +211,11 @@ def test_dumps_event_matches_json_dumps_for_any_text(
     )
     expected = json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
     assert dumps_event(event) == expected
+
+
+def test_remembered_quoting_of_messages_gives_what_json_dumps_gives() -> None:
+    for message in ["plain", 'quote " and \\ back', "tab\there\nnewline", "caf\u00e9", "x" * 600]:
+        event = BASE._replace(message=message)
+        first, again = dumps_event(event), dumps_event(event)  # the second from the memo
+        expected = json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
+        assert first == again == expected
