@@ -128,7 +128,11 @@ class Daemon:
             settings.log.level, settings.log.format, redactor=redactor_for(settings, token)
         )
         self.tailer = Tailer(
-            settings.instance.messages_log, self.store, self._builder, tail_policy(settings)
+            settings.instance.messages_log,
+            self.store,
+            self._builder,
+            tail_policy(settings),
+            on_events=_journal_events,
         )
         publisher, http = self._publisher()
         self.api = await start_server(

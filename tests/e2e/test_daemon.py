@@ -285,6 +285,37 @@ async def test_appended_entries_show_up_through_the_api_and_metrics(
     assert daemon.wait() == 0
 
 
+async def test_severe_and_fatal_entries_are_logged_under_their_taxonomy_code(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    """What README promises for `journalctl -u irisd IRISD_CODE=journal.error`: each severe or
+    fatal entry is one log line at error or critical priority carrying its code and ids."""
+    daemon = make_daemon(log_bytes=ENTRIES + MORE)
+    daemon.start()
+    daemon.notify.until("READY=1")
+    events: list[dict[str, object]] = []
+    async with daemon.client() as api:
+
+        async def severe_stored() -> bool:
+            page = await api.events([("min_severity", "severe")])
+            rows = page["events"]
+            assert isinstance(rows, list)
+            events[:] = rows
+            return len(events) == 3
+
+        await until(severe_stored)
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+    logged = [line for line in daemon.stderr.splitlines() if "event_id=" in line]
+    assert len(logged) == len(events) == 3
+    for event in events:
+        [line] = [x for x in logged if f"event_id={event['event_id']}" in x]
+        priority = "<2>" if event["severity"] == 3 else "<3>"
+        assert line.startswith(f"{priority}{event['code']}: ")
+        assert f" code={event['code']} " in line
+        assert f"trace_id={event['trace_id']}" in line
+
+
 async def test_watchdog_stops_while_the_tail_is_stalled_and_status_says_why(
     make_daemon: Callable[..., Daemon],
 ) -> None:
