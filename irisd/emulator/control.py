@@ -32,7 +32,7 @@ from irisd.core import cpf
 from irisd.emulator import files, scenarios
 from irisd.emulator.layout import InstancePaths, cpf_template, free_port
 from irisd.emulator.logfmt import render
-from irisd.emulator.mergefile import MergeRefused, plan_merge
+from irisd.emulator.mergefile import MergeRefused, database_limits, plan_merge
 from irisd.emulator.params import known_parameters
 from irisd.emulator.sequences import irisforce_line
 from irisd.errors import EmulatorError
@@ -244,12 +244,7 @@ def _merge_down(root: Path, merge_file: Path) -> dict[str, Any]:
         return {"ok": False, "problems": [p.message for p in plan.problems]}
     files.atomic_write(paths.cpf, cpf.render(plan.document))
     state = files.load_state(paths)
-    dbs = dict(state.get("databases", {}))
-    for action in plan.actions:
-        size = action.prop("MaxSize")
-        if action.operation in ("ModifyDatabase", "ModifyDatabaseFile") and size is not None:
-            dbs[(action.prop("Name") or "USER").upper()] = int(size) if size.isdigit() else 0
-    state["databases"] = dbs
+    state["databases"] = database_limits(plan.actions, state.get("databases", {}))
     files.save_state(paths, state)
     changed = [f"[{c.section}] {c.name}={c.new}" for c in (*plan.applied, *plan.pending)]
     return {

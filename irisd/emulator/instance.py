@@ -32,7 +32,7 @@ from irisd.emulator import files, scenarios, sequences
 from irisd.emulator.layout import InstancePaths, cpf_template
 from irisd.emulator.logfmt import Line
 from irisd.emulator.logwriter import LogWriter
-from irisd.emulator.mergefile import MergeRefused, plan_merge
+from irisd.emulator.mergefile import MergeRefused, database_limits, plan_merge
 from irisd.emulator.model import Allocation, allocate, memory_plan, settings_from
 from irisd.emulator.params import known_parameters, validate
 from irisd.emulator.servers import Superserver, control_app, monitor_app, start_site
@@ -242,7 +242,7 @@ class Instance:
         self.active = plan.active
         self.settings = settings_from(self.active)
         self.writer.set_max_mb(max(self.settings.max_console_log_mb, 1))
-        self._apply_actions(plan.actions)
+        self.state["databases"] = database_limits(plan.actions, self.state.get("databases", {}))
         self._log_merge(path, plan.applied, plan.pending)
         pending = list(self.state.get("pending", [])) + [
             f"[{c.section}] {c.name}={c.new}" for c in plan.pending
@@ -251,15 +251,6 @@ class Instance:
         files.save_state(self.paths, self.state)
         return {"ok": True, "applied": [f"[{c.section}] {c.name}={c.new}" for c in plan.applied],
                 "pending": pending, "actions": [a.operation for a in plan.actions]}  # fmt: skip
-
-    def _apply_actions(self, actions: tuple[Any, ...]) -> None:
-        dbs = dict(self.state.get("databases", {}))
-        for action in actions:
-            name = action.prop("Name") or ""
-            size = action.prop("MaxSize")
-            if action.operation in ("ModifyDatabase", "ModifyDatabaseFile") and size is not None:
-                dbs[name.upper() or "USER"] = int(size) if size.isdigit() else 0
-        self.state["databases"] = dbs
 
     def _log_merge(
         self, path: str, applied: tuple[cpf.Change, ...], pending: tuple[cpf.Change, ...]

@@ -18,6 +18,7 @@ from irisd.core import cpf
 from irisd.emulator import scenarios, sequences
 from irisd.emulator.layout import render_cpf
 from irisd.emulator.logfmt import Line
+from irisd.emulator.mergefile import database_limits, parse_action
 from irisd.emulator.model import HostFacts, allocate, memory_plan, settings_from
 from irisd.emulator.params import is_dynamic
 from irisd.emulator.world import Remedy, Tick, World
@@ -119,10 +120,7 @@ def apply(play: Play, remedy: Remedy) -> None:
         play.doc = cpf.set_value(play.doc, section, name, value)
         if is_dynamic(section, name):
             play.active = cpf.set_value(play.active, section, name, value)
-    for action in remedy.actions:
-        if action.startswith(("ModifyDatabase:", "ModifyDatabaseFile:")) and "MaxSize=" in action:
-            size = action.split("MaxSize=")[1].split(",")[0]
-            play.db_max["USER"] = int(size)
+    play.db_max = database_limits(map(parse_action, remedy.actions), play.db_max)
     for key, value in remedy.host:
         if key == "vm.nr_hugepages":
             play.host = replace(play.host, hugepages_total=int(value))
