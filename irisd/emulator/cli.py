@@ -67,19 +67,27 @@ def _add_init(verbs: Sub) -> None:
     init.set_defaults(func=_init)
 
 
-def _port(value: int | None) -> int | None:
+def _port(flag: str, value: int | None) -> int | None:
     if value is not None and not 1 <= value <= 65535:
-        raise UsageError(f"port {value}: must be 1-65535")
+        raise UsageError(f"{flag} {value}: must be 1-65535")
     return value
+
+
+def _known_scenario(name: str | None) -> None:
+    from irisd.emulator import scenarios
+
+    if name is not None and scenarios.get(name) is None:
+        raise UsageError(f"--scenario {name!r}: unknown; known: {', '.join(scenarios.names())}")
 
 
 def _init(args: argparse.Namespace) -> int:
     from irisd.emulator import control
     from irisd.emulator.layout import init_instance
 
+    _known_scenario(args.scenario)  # before the layout: a bad flag leaves no instance behind
     paths = init_instance(args.directory, name=args.name,
-                          superserver_port=_port(args.superserver_port),
-                          web_port=_port(args.web_port))  # fmt: skip
+                          superserver_port=_port("--superserver-port", args.superserver_port),
+                          web_port=_port("--web-port", args.web_port))  # fmt: skip
     if args.scenario:
         control.arm(paths.root, args.scenario)
     print(f"initialised {args.name} in {paths.root} (control program: {paths.program})")
@@ -91,6 +99,9 @@ def _start(args: argparse.Namespace) -> int:
 
     if args.speed is not None and args.speed <= 0:
         raise UsageError(f"--speed {args.speed}: must be positive")
+    if args.timeout <= 0:  # else the instance starts, unwatched, while the command fails
+        raise UsageError(f"--timeout {args.timeout}: must be positive")
+    _known_scenario(args.scenario)
     started = control.start(args.directory, scenario=args.scenario, speed=args.speed,
                             timeout=args.timeout)  # fmt: skip
     for change in started.armed:

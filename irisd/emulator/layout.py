@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -133,25 +134,49 @@ def init_instance(
     """Lay out an instance in `path` (created; must be empty or absent). Ports default to free
     loopback ports picked now, so instances made in parallel never collide."""
     paths = InstancePaths(path)
-    if path.exists() and any(path.iterdir()):
-        raise EmulatorError(f"{path}: not empty; an instance needs a directory of its own")
+    _check_new(path, name)
+    existed = path.exists()
+    try:
+        _lay_out(paths, superserver_port or free_port(), web_port or free_port())
+        _write_host(paths, mem_total_mb, hugepages)
+        state = {"name": name, "status": "down", "last_used": None, "clean": True, "starts": 0}
+        paths.state.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        _undo(path, existed)  # the directory was empty or absent: all in it is ours
+        raise EmulatorError(f"{path}: cannot lay out an instance: {exc.strerror}") from None
+    return paths
+
+
+def _check_new(path: Path, name: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise EmulatorError(f"{path}: not a directory")
+    try:
+        if path.exists() and any(path.iterdir()):
+            raise EmulatorError(f"{path}: not empty; an instance needs a directory of its own")
+    except OSError as exc:
+        raise EmulatorError(f"{path}: {exc.strerror}") from None
     if not name.isalnum() or len(name) > 32:
         raise EmulatorError(f"instance name {name!r}: letters and digits only, at most 32")
+
+
+def _lay_out(paths: InstancePaths, superserver_port: int, web_port: int) -> None:
     for directory in (paths.mgr, paths.journal, paths.root / "bin", paths.host / "proc/sys/vm"):
         directory.mkdir(parents=True, exist_ok=True)
     for db in DATABASE_DIRS:
         (paths.mgr / db).mkdir(exist_ok=True)
-    ss = superserver_port or free_port()
-    web = web_port or free_port()
-    paths.cpf.write_text(render_cpf(paths.install, ss, web), encoding="utf-8")
+    paths.cpf.write_text(render_cpf(paths.install, superserver_port, web_port), encoding="utf-8")
     paths.messages.touch()
     paths.alerts.touch()
     _write_key(paths)
-    _write_host(paths, mem_total_mb, hugepages)
     _write_program(paths)
-    state = {"name": name, "status": "down", "last_used": None, "clean": True, "starts": 0}
-    paths.state.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    return paths
+
+
+def _undo(path: Path, existed: bool) -> None:
+    if not existed:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for child in path.iterdir():
+        shutil.rmtree(child, ignore_errors=True)
 
 
 def _write_key(paths: InstancePaths) -> None:
