@@ -1,5 +1,5 @@
 """Small file helpers shared by the instance process and its control program: the emulator's
-state file (written atomically: temp file, fsync, rename), the host facts under DIR/host, the
+state file (written atomically: temp file, fsync, rename, fsync the directory), the host facts under DIR/host, the
 licence units in iris.key, and whether the recorded control process is alive.
 """
 
@@ -15,17 +15,23 @@ from typing import Any
 from irisd.emulator.layout import InstancePaths
 from irisd.emulator.model import HostFacts
 from irisd.errors import EmulatorError
+from irisd.shell.durable import fsync_dir
 
 _MEMINFO = re.compile(r"^(\w+):\s+(\d+)", re.MULTILINE)
 
 
 def atomic_write(path: Path, text: str) -> None:
+    """Temp file, fsync, rename, fsync the directory: a crash leaves the old file or the new."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
 
 
 def load_state(paths: InstancePaths) -> dict[str, Any]:

@@ -38,7 +38,6 @@ from irisd.emulator.params import known_parameters, validate
 from irisd.emulator.servers import Superserver, control_app, monitor_app, start_site
 from irisd.emulator.world import Tick, World
 
-HEALTH_STATE = {"ok": 0, "warn": 1, "alert": 2, "hung": 3}
 U = "Utility.Event"
 
 
@@ -80,8 +79,8 @@ class Instance:
         ctx = self._context(previous_clean, first)
         problems = validate(self.active, known=self.known)
         host = files.read_host(self.paths)
-        self.allocation = allocate(memory_plan(self.settings, host), host, self.settings.memlock)
         plan = memory_plan(self.settings, host)
+        self.allocation = allocate(plan, host, self.settings.memlock)
         if self.allocation.plan is not None:
             p = self.allocation.plan
             self.state["allocation"] = (f"Allocated {p.total_mb}MB shared memory: {p.globals_mb}MB "
