@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from irisd.cli import main
 from irisd.core.model import LogEntry
 from irisd.core.pipeline import classify_text
 from irisd.emulator import llm, llm_client
@@ -119,26 +118,6 @@ async def _irisd(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
     out, err = await proc.communicate()
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-@pytest.fixture
-def run_cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., Awaitable[tuple[int, str, str]]]:
-    """`irisd.cli.main` in this process (openai is imported once per session, not per test), in
-    a thread so the loopback server keeps serving; `env` replaces IRISD_* and OPENAI_*."""
-
-    async def run(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-        for name in [k for k in os.environ if k.startswith(("IRISD_", "OPENAI_"))]:
-            monkeypatch.delenv(name)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 async def test_counts_rate_and_restamped_lines(

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from irisd.cli import main
 from irisd.core.pipeline import classify_text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))  # its receiver
@@ -45,19 +44,6 @@ def _webhook(url: str, **extra: object) -> str:
              "backoff_base = 0.05\nbackoff_cap = 0.1"]  # fmt: skip
     lines += [f"{k} = {json.dumps(v)}" for k, v in extra.items()]
     return "\n".join(lines) + "\n"
-
-
-@pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]) -> Cli:
-    """`irisd.cli.main` in a thread of this process, so the receiver keeps serving."""
-
-    async def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = await asyncio.to_thread(main, list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
 
 
 async def test_events_reach_the_webhook_signed_with_ids_of_their_own(
