@@ -66,6 +66,8 @@ def _generate(args: argparse.Namespace) -> int:
     low, high = _severity(args.severity)
     if args.count < 0:
         raise UsageError(f"--count {args.count}: must be zero or more")
+    if args.report:
+        _check_report(args.report)  # before any entry is written or published
     summary: dict[str, Any] = {"source": "llm" if args.llm else "template"}
     settings = _publish_settings(args)  # a bad configuration stops the run before any output
     if args.llm:
@@ -153,6 +155,13 @@ def _write(entries: list[Generated], output: str) -> None:
         from irisd.emulator.generate import render_log
 
         sys.stdout.write(render_log(entries))
+
+
+def _check_report(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--report {path}: is a directory")
+    if not path.parent.is_dir():
+        raise UsageError(f"--report {path}: no directory {path.parent}")
 
 
 def _write_report(path: Path, summary: dict[str, Any]) -> None:

@@ -12,12 +12,13 @@ from irisd.emulator import files
 from irisd.emulator.layout import init_instance
 
 
-def _fails(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+def _fails(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and the one line on stderr of a failing command."""
     capsys.readouterr()
     code = main(list(args))
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert err.count("\n") == 1, err
-    return code, err
+    return code, out, err
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,7 @@ def _fails(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 def test_init_with_a_bad_flag_names_it_and_lays_out_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, flags: list[str], named: str
 ) -> None:
-    code, err = _fails(capsys, "emulator", "init", str(tmp_path / "iris"), *flags)
+    code, _, err = _fails(capsys, "emulator", "init", str(tmp_path / "iris"), *flags)
     assert code == 64
     assert named in err
     assert not (tmp_path / "iris").exists()
@@ -42,10 +43,10 @@ def test_init_where_no_directory_can_be_made_says_so_and_leaves_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (tmp_path / "file").write_text("")
-    code, err = _fails(capsys, "emulator", "init", str(tmp_path / "file"))
+    code, _, err = _fails(capsys, "emulator", "init", str(tmp_path / "file"))
     assert code == 70
     assert f"{tmp_path / 'file'}: not a directory" in err
-    code, err = _fails(capsys, "emulator", "init", str(tmp_path / "file/iris"))
+    code, _, err = _fails(capsys, "emulator", "init", str(tmp_path / "file/iris"))
     assert code == 70
     assert "cannot lay out an instance" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
@@ -65,8 +66,19 @@ def test_start_with_a_bad_flag_names_it_and_starts_nothing(
 ) -> None:
     paths = init_instance(tmp_path / "iris")
     before = (paths.cpf.read_bytes(), files.load_state(paths))
-    code, err = _fails(capsys, "emulator", "start", str(paths.root), *flags)
+    code, _, err = _fails(capsys, "emulator", "start", str(paths.root), *flags)
     assert code == 64
     assert named in err
     assert files.running_pid(paths) is None
     assert (paths.cpf.read_bytes(), files.load_state(paths)) == before
+
+
+@pytest.mark.parametrize("where", ["missing/report.json", "."], ids=["no-directory", "a-directory"])
+def test_generate_with_an_unusable_report_path_fails_before_writing_anything(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, where: str
+) -> None:
+    report = tmp_path / where
+    code, out, err = _fails(capsys, "generate", "--count", "3", "--report", str(report))
+    assert code == 64
+    assert f"--report {report}:" in err
+    assert out == ""
