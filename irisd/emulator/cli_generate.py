@@ -109,6 +109,8 @@ def _from_model(
         raise UsageError(f"--category {args.category!r}: unknown; known: {', '.join(known)}")
     if args.temperature is not None and not 0 <= args.temperature <= 2:
         raise UsageError(f"--temperature {args.temperature}: must be 0-2")
+    if args.llm_max_requests is not None and args.llm_max_requests < 1:
+        raise UsageError(f"--llm-max-requests {args.llm_max_requests}: must be 1 or more")
     budget = args.llm_max_requests or llm_client.default_max_requests(args.count)
     point = llm_client.endpoint(base_url=args.llm_base_url, model=args.llm_model,
                                 temperature=args.temperature, config=args.config)  # fmt: skip

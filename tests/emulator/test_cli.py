@@ -82,3 +82,13 @@ def test_generate_with_an_unusable_report_path_fails_before_writing_anything(
     assert code == 64
     assert f"--report {report}:" in err
     assert out == ""
+
+
+@pytest.mark.parametrize("budget", ["0", "-3"])
+def test_generate_llm_with_no_request_budget_names_the_flag(
+    capsys: pytest.CaptureFixture[str], budget: str
+) -> None:
+    code, out, err = _fails(capsys, "generate", "--llm", "--llm-max-requests", budget)
+    assert code == 64
+    assert f"--llm-max-requests {budget}: must be 1 or more" in err
+    assert out == ""
