@@ -17,6 +17,7 @@ Theory of operation
   `messages.log.N`) by device + inode + fingerprint and read on from its offset; every sibling
   newer than it (by mtime, then by name) is queued and read from 0, oldest first, then the live
   file. If it is gone, that is reported, and the siblings written after its checkpoint are read.
+  The queue of files waiting their turn is `irisd.shell.rotated.Backlog`.
 * Copytruncate: the file's size drops below our offset (or its first line changed): restart at 0
   as a new source.
 * Deleted while open (no link left, path gone): read to the end, flush, close, wait for the path.
@@ -49,7 +50,7 @@ from irisd.core.model import Event
 from irisd.errors import StateError
 from irisd.shell.logfile import FP_MAX, fingerprint, first_line, head_fingerprint, open_log
 from irisd.shell.recovery import is_corruption
-from irisd.shell.rotated import Sibling, rotated_siblings
+from irisd.shell.rotated import Backlog
 from irisd.shell.store import Checkpoint, Store
 
 log = logging.getLogger("irisd.tailer")
@@ -135,9 +136,8 @@ class Tailer:
         self._wake = asyncio.Event()
         self._file: _Open | None = None
         self._problem: str | None = None
-        self._queue: list[tuple[int, os.stat_result]] = []  # files seen at the path, not yet read
+        self._backlog = Backlog(path)  # files seen at the path (or beside it), not yet read
         self._file_rotated = False
-        self._done: tuple[int, int] | None = None  # last read to its end, or found gone
         self._unsaved: list[_Unsaved] = []  # oldest first; see _save
         self._stalled: str | None = None
 
@@ -171,39 +171,20 @@ class Tailer:
         if self._file is None and not self._open():
             return False
         assert self._file is not None
-        self._discover(self._file)
+        self._backlog.discover((self._file.dev, self._file.ino))
         if self._read_chunk(self._file):
             return True
         return self._at_end(self._file)
 
     # -- opening ----------------------------------------------------------------------------------
 
-    def _discover(self, current: _Open) -> None:
-        """While one file is read, a new one may appear at the path and even be rotated away
-        before we get to it: open each as soon as it is seen, so its descriptor keeps it."""
-        try:
-            st = self.path.stat()
-        except OSError:
-            return
-        known = {(current.dev, current.ino)} | {(q.st_dev, q.st_ino) for _, q in self._queue}
-        if (st.st_dev, st.st_ino) in known:
-            return
-        try:
-            fd = open_log(self.path)
-        except OSError:
-            return
-        opened = os.fstat(fd)
-        if (opened.st_dev, opened.st_ino) in known:
-            os.close(fd)
-            return
-        self._queue.append((fd, opened))
-
     def _open(self) -> bool:
         checkpoint = self.store.checkpoint(str(self.path))
-        if not self._queue and checkpoint is not None and self._resume_rotated(checkpoint):
+        backlog = self._backlog
+        if not backlog.files and checkpoint is not None and self._resume_rotated(checkpoint):
             return True
-        if self._queue:
-            fd, st = self._queue.pop(0)
+        if backlog.files:
+            fd, st = backlog.pop()
         else:
             try:
                 fd = open_log(self.path)
@@ -236,31 +217,19 @@ class Tailer:
 
     def _resume_rotated(self, checkpoint: Checkpoint) -> bool:
         """The checkpoint names a file no longer at the path: rotated while irisd was down or in
-        the middle of a rotation. Queue the rotated files newer than it; read it on from its offset
-        if it has more (True), else let the queue and then the path take their turn (False)."""
-        try:
-            live: os.stat_result | None = self.path.stat()
-        except OSError:
-            live = None
-        ours = (checkpoint.dev, checkpoint.ino)
-        if live is not None and (live.st_dev, live.st_ino) == ours:
+        the middle of a rotation. Read it on from its offset if it has more (True), else let the
+        backlog and then the path take their turn (False)."""
+        found = self._backlog.resume(checkpoint, self._checkpoint_time)
+        if found is None:
             return False
-        siblings = rotated_siblings(self.path, live)
-        at = next((i for i, s in enumerate(siblings) if s.identity == ours), None)
-        fd = None if at is None else self._open_checkpointed(siblings[at].path, checkpoint)
-        if at is None or fd is None:
-            return self._lost(checkpoint, siblings)
-        self._queue_files(siblings[at + 1 :])
-        path, st = siblings[at].path, siblings[at].st
-        if st.st_size <= checkpoint.offset:  # already read to its end
-            os.close(fd)
-            return False
+        fd, rotated = found
         log.info(
             "resuming rotated file %s at %d",
-            path,
+            rotated.path,
             checkpoint.offset,
             extra={"irisd_code": "tail.resume_rotated"},
         )
+        st = rotated.st
         self._attach(
             fd,
             st.st_dev,
@@ -271,58 +240,6 @@ class Tailer:
         )
         self._file_rotated = True
         return True
-
-    def _lost(self, checkpoint: Checkpoint, siblings: list[Sibling]) -> bool:
-        """The checkpoint's file is gone: say so once, and queue the rotated files written after
-        the checkpoint was. (A file this tailer read to its end and then saw deleted is no loss.)"""
-        if (checkpoint.dev, checkpoint.ino) != self._done:
-            log.warning(
-                "the file last read as %s (inode %d, to offset %d) is gone, neither at the path "
-                "nor beside it; anything written to it after that offset cannot be read",
-                self.path,
-                checkpoint.ino,
-                checkpoint.offset,
-                extra={"irisd_code": "tail.rotated_missing"},
-            )
-            since = self._checkpoint_time() - 1.0  # coarse file-system clocks lag a little
-            self._queue_files([s for s in siblings if s.st.st_mtime > since])
-            self._done = (checkpoint.dev, checkpoint.ino)
-        return False
-
-    def _open_checkpointed(self, path: Path, checkpoint: Checkpoint) -> int | None:
-        """A descriptor on the checkpoint's file, if it still holds what the checkpoint read."""
-        try:
-            fd = open_log(path)
-        except OSError:
-            return None
-        if head_fingerprint(fd) == checkpoint.fingerprint:
-            return fd
-        if not checkpoint.fingerprint and checkpoint.offset == 0:
-            return fd  # a reset checkpoint (truncated, nothing read yet): the inode is enough
-        os.close(fd)
-        return None
-
-    def _queue_files(self, files: list[Sibling]) -> None:
-        """Hold each file open (a descriptor keeps it if it is deleted), in the order given."""
-        if files:
-            log.info(
-                "rotated files of %s to read before it: %s",
-                self.path,
-                ", ".join(f.path.name for f in files),
-                extra={"irisd_code": "tail.rotated_backlog"},
-            )
-        for path in (f.path for f in files):
-            try:
-                fd = open_log(path)
-            except OSError as exc:
-                log.warning(
-                    "rotated file %s vanished before it was read (%s); skipping it",
-                    path,
-                    exc.strerror,
-                    extra={"irisd_code": "tail.rotated_missing"},
-                )
-                continue
-            self._queue.append((fd, os.fstat(fd)))
 
     def _checkpoint_time(self) -> float:
         """When the checkpoint was last written (wall clock). The store keeps it but does not
@@ -496,7 +413,7 @@ class Tailer:
             self._commit(f, f.assembler.flush(final=True), 0, final=True)
         self.stats.rotations += 1
         log.info("%s was %s; read to its end", self.path, why, extra={"irisd_code": f"tail.{why}"})
-        self._done = (f.dev, f.ino)
+        self._backlog.done = (f.dev, f.ino)
         self._close()
 
     def _truncated(self, f: _Open, why: str) -> None:
@@ -522,10 +439,7 @@ class Tailer:
     def close(self) -> None:
         """Release every descriptor (the current file and those waiting their turn)."""
         self._close()
-        for fd, _ in self._queue:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._queue.clear()
+        self._backlog.close()
 
     def _close(self) -> None:
         if self._file is not None:
