@@ -97,6 +97,13 @@ class Rig:
         with open(path or self.log, "ab") as f:
             f.write(data)
 
+    def read_then_stop(self, numbers: range) -> None:
+        """A daemon that read these entries to the end of the log, then stopped."""
+        self.write(entries(numbers))
+        first = self.tailer()
+        self.settle(first)
+        first.close()
+
     def settle(self, tailer: Tailer, *, linger: bool = True) -> None:
         """Step until idle. With `linger`, also let the clock pass the linger and rotate waits,
         again and again, until a step after that finds nothing to do."""
@@ -281,10 +288,7 @@ def test_two_rotations_before_the_tailer_catches_up_lose_nothing(rig: Rig) -> No
 
 
 def test_two_rotations_while_the_daemon_is_down_lose_nothing(rig: Rig) -> None:
-    rig.write(entries(range(3)))
-    first = rig.tailer()
-    rig.settle(first)
-    first.close()
+    rig.read_then_stop(range(3))
     rig.log.rename(rig.dir / "messages.old_1")
     rig.write(entries(range(3, 6)))
     rig.log.rename(rig.dir / "messages.old_2")
@@ -319,10 +323,7 @@ def test_three_rotations_after_a_crash_mid_file_read_each_file_in_order(tmp_path
 
 def test_logrotate_numbered_siblings_are_read_oldest_first(rig: Rig) -> None:
     """logrotate's names count the other way: messages.log.2 is older than messages.log.1."""
-    rig.write(entries(range(3)))
-    first = rig.tailer()
-    rig.settle(first)
-    first.close()
+    rig.read_then_stop(range(3))
     rig.log.rename(rig.dir / "messages.log.1")
     rig.write(entries(range(3, 6)))
     (rig.dir / "messages.log.1").rename(rig.dir / "messages.log.2")
@@ -338,10 +339,7 @@ def test_a_vanished_rotated_file_is_reported_and_the_newer_ones_still_read(
 ) -> None:
     """The file the checkpoint names was rotated and then deleted (or compressed) while irisd was
     down. That is reported; the rotated file after it and the live one are read all the same."""
-    rig.write(entries(range(3)))
-    first = rig.tailer()
-    rig.settle(first)
-    first.close()
+    rig.read_then_stop(range(3))
     rig.log.rename(rig.dir / "messages.old_1")
     rig.write(entries(range(3, 6)))
     rig.log.rename(rig.dir / "messages.old_2")
@@ -548,10 +546,7 @@ def test_resume_a_rotated_file_after_a_crash_mid_rotation(tmp_path: Path) -> Non
 
 
 def test_log_truncated_while_the_daemon_was_down_is_read_from_zero(rig: Rig) -> None:
-    rig.write(entries(range(5)))
-    first = rig.tailer()
-    rig.settle(first)
-    first.close()
+    rig.read_then_stop(range(5))
     with open(rig.log, "wb") as f:  # truncated and rewritten in place, same inode
         f.write(entries(range(5, 7)))
     second = rig.tailer()
