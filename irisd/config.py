@@ -48,6 +48,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from irisd.core.model import SEVERITY_NAMES
 from irisd.errors import ConfigError
 
 ENV_PREFIX: Final = "IRISD_"
@@ -56,8 +57,6 @@ DEFAULT_STATE_DIR: Final = Path("/var/lib/irisd")
 DEFAULT_INSTALL_LOG: Final = Path("/usr/irissys/mgr/messages.log")
 MiB: Final = 1024 * 1024
 KiB: Final = 1024
-# IRIS's severity digits 0-3 by name, as irisd.core.model names them.
-SEVERITY_NAMES: Final = ("info", "warning", "severe", "fatal")
 
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
