@@ -118,7 +118,7 @@ class Daemon:
         settings = self.settings
         setup_logging(settings.log.level, settings.log.format, redactor=redactor_for(settings))
         self.classifier = build_classifier(settings.rules.dir)
-        database = settings.state.dir / settings.state.database
+        database = settings.state.database_path
         self.recovery = recover_state(database)
         if self.recovery is not None:
             self._m["recoveries"].inc()
