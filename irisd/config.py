@@ -471,7 +471,10 @@ def _is_secret_key(key: str) -> bool:
     return key.endswith(("secret", "api_key"))
 
 
-def parse_listen(value: str) -> tuple[str, int] | Path:
+Address = tuple[str, int] | Path  # (host, port), or a unix socket's path
+
+
+def parse_listen(value: str) -> Address:
     """'127.0.0.1:8737' → (host, port); '[::1]:8737' → ('::1', port); 'unix:/path' → Path."""
     if value.startswith("unix:"):
         path = Path(value.removeprefix("unix:"))
@@ -482,3 +485,11 @@ def parse_listen(value: str) -> tuple[str, int] | Path:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("expected HOST:PORT (port 1-65535) or unix:/absolute/path")
     return host.strip("[]"), int(port)
+
+
+def format_listen(address: Address) -> str:
+    """The inverse of `parse_listen`: ('::1', 8737) → '[::1]:8737'; Path → 'unix:/path'."""
+    if isinstance(address, Path):
+        return f"unix:{address}"
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

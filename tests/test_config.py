@@ -15,6 +15,7 @@ from irisd.config import (
     Settings,
     WebhookSink,
     config_path,
+    format_listen,
     load_settings,
     parse_listen,
 )
@@ -296,6 +297,11 @@ def test_loading_twice_gives_equal_settings(tmp_path: Path) -> None:
 )
 def test_parse_listen(value: str, expected: object) -> None:
     assert parse_listen(value) == expected
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:8737", "[::1]:9000", "unix:/run/irisd/api.sock"])
+def test_format_listen_writes_what_parse_listen_reads(value: str) -> None:
+    assert format_listen(parse_listen(value)) == value
 
 
 @pytest.mark.parametrize("value", ["8737", "host:", "host:0", "host:70000", ":80", "unix:rel"])

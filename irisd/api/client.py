@@ -16,9 +16,9 @@ from typing import Final
 
 import aiohttp
 
+from irisd.config import Address, format_listen
 from irisd.errors import ApiError, AuthError
 
-Address = tuple[str, int] | Path
 DEFAULT_TIMEOUT: Final = 5.0
 
 
@@ -33,10 +33,7 @@ class ApiClient:
 
     @property
     def where(self) -> str:
-        if isinstance(self.address, Path):
-            return f"unix:{self.address}"
-        host, port = self.address
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return format_listen(self.address)
 
     async def health(self) -> dict[str, object]:
         return _object(await self._get_json("/health"))
@@ -102,9 +99,7 @@ def _session(address: Address, timeout: float) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             "http://localhost", connector=connector, timeout=client_timeout
         )
-    host, port = address
-    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    return aiohttp.ClientSession(base, timeout=client_timeout)
+    return aiohttp.ClientSession(f"http://{format_listen(address)}", timeout=client_timeout)
 
 
 def _why(exc: aiohttp.ClientError) -> str:

@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from irisd.api.client import DEFAULT_TIMEOUT, Address, ApiClient
+from irisd.api.client import DEFAULT_TIMEOUT, ApiClient
 from irisd.api.params import ParamError, parse_event_params
-from irisd.config import load_settings, parse_listen
+from irisd.config import Address, load_settings, parse_listen
 from irisd.errors import ApiError, UsageError
 from irisd.shell.token import read_token
 

@@ -24,9 +24,9 @@ from types import TracebackType
 
 from aiohttp import web
 
+from irisd.config import Address, format_listen
 from irisd.errors import StateError
 
-Address = tuple[str, int] | Path
 log = logging.getLogger("irisd.api")
 
 
@@ -67,9 +67,9 @@ async def start_server(
         raise
     if isinstance(address, Path):
         st = address.stat()
-        return ApiServer(runner, f"unix:{address}", (st.st_dev, st.st_ino))
+        return ApiServer(runner, format_listen(address), (st.st_dev, st.st_ino))
     host, port = sock.getsockname()[:2]
-    return ApiServer(runner, f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return ApiServer(runner, format_listen((host, port)))
 
 
 def _bind_tcp(host: str, port: int) -> socket.socket:
