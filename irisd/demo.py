@@ -29,6 +29,7 @@ from irisd.api.client import ApiClient
 from irisd.core.model import SEVERITY_NAMES
 from irisd.demo_delivery import delivery_report, render_delivered, sinks_toml, start_sinks
 from irisd.errors import IrisdError, UsageError
+from irisd.shell.token import read_token
 
 INSTANCE = "IRIS"
 
@@ -204,7 +205,7 @@ async def _collect(
 ) -> tuple[dict[str, Any], frozenset[str]]:
     """Wait until the daemon has read the whole log and its sinks have acknowledged every event,
     then fetch what it stored: the summary and the stored event ids."""
-    token = (scratch / "state" / "api.token").read_text().strip()
+    token = read_token(scratch / "state" / "api.token", private=True)
     async with ApiClient(scratch / "api.sock", token) as client:
         deadline = time.monotonic() + timeout
         status: Mapping[str, Any] = {}
