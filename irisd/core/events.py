@@ -20,6 +20,7 @@ _ZERO_TRACE: Final = "0" * 32
 _MEMO_MAX: Final = 4096  # tails remembered per source (about 1.5 MiB at most)
 _MEMO_TAIL_MAX: Final = 512  # longer tails (banners, dumps) are parsed each time
 _Parts = tuple[str | None, str, int, Classification]  # category, message, repeat, classification
+_Labels = tuple[tuple[str, str], ...]
 
 
 def event_id(host: str, source: str, offset: int) -> str:
@@ -71,7 +72,7 @@ class EventBuilder:
         if split is not None and known is not None:
             when = self.clock.to_epoch(text[:14], text[15:17], text[18:21])
             if when is not None:
-                return self._make(raw, when, int(split[0]), known)
+                return self._make(raw.offset, when, int(split[0]), known, _labels(raw))
         header = parse_header(text)
         when = None
         if not isinstance(header, str):
@@ -84,64 +85,31 @@ class EventBuilder:
             if len(self._memo) >= _MEMO_MAX:
                 self._memo.clear()
             self._memo[split[1]] = parts
-        return self._make(raw, when, int(header.pid), parts)
+        return self._make(raw.offset, when, int(header.pid), parts, _labels(raw))
 
-    def _make(self, raw: RawEntry, when: float, pid: int, parts: _Parts) -> Event:
+    def _make(
+        self, offset: int, when: float | None, pid: int | None, parts: _Parts, labels: _Labels
+    ) -> Event:
+        """The one place an Event is put together, for `build` and `from_entry` alike."""
         category, message, repeat, c = parts
         hasher = self._id_base.copy()
-        hasher.update(b"%d" % raw.offset)
+        hasher.update(b"%d" % offset)
         eid = hasher.hexdigest()
-        return Event(eid, trace_id(eid), self.host, self.instance, self.source, raw.offset, when,
+        return Event(eid, trace_id(eid), self.host, self.instance, self.source, offset, when,
                      c.severity, c.code, c.error_type, category, pid, message, repeat,
-                     _labels(raw))  # fmt: skip
+                     labels)  # fmt: skip
 
     def from_entry(self, entry: LogEntry | Unparsed) -> Event:
-        eid = event_id(self.host, self.source, entry.offset)
+        """The reference path: an entry `parse` gave, classified and wrapped."""
         if isinstance(entry, Unparsed):
-            return self._unparsed(eid, entry)
-        return self._event(eid, entry)
-
-    def _event(self, eid: str, entry: LogEntry) -> Event:
+            parts: _Parts = (None, entry.raw, 1, UNPARSED)
+            return self._make(entry.offset, None, None, parts, (("reason", entry.reason),))
         c = self._classifier.classify(entry.category, entry.text, entry.severity)
-        return Event(
-            eid,
-            trace_id(eid),
-            self.host,
-            self.instance,
-            self.source,
-            entry.offset,
-            entry.timestamp,
-            c.severity,
-            c.code,
-            c.error_type,
-            entry.category,
-            entry.pid,
-            entry.text,
-            entry.repeat,
-            _labels(entry),
-        )
-
-    def _unparsed(self, eid: str, entry: Unparsed) -> Event:
-        return Event(
-            eid,
-            trace_id(eid),
-            self.host,
-            self.instance,
-            self.source,
-            entry.offset,
-            None,
-            UNPARSED.severity,
-            UNPARSED.code,
-            UNPARSED.error_type,
-            None,
-            None,
-            entry.raw,
-            1,
-            (("reason", entry.reason),),
-        )
+        parts = (entry.category, entry.text, entry.repeat, c)
+        return self._make(entry.offset, entry.timestamp, entry.pid, parts, _labels(entry))
 
 
-def _labels(entry: LogEntry | RawEntry) -> tuple[tuple[str, str], ...]:
+def _labels(entry: LogEntry | RawEntry) -> _Labels:
     if not (entry.cut_lines or entry.truncated or entry.decode_errors):
         return ()
     labels = []
