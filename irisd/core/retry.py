@@ -84,10 +84,10 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
-        return float(text)
     try:
-        seconds = float(text)  # not the RFC's form, but some receivers send "1.5"
+        # The RFC's delay-seconds, or "1.5" as some receivers send. No `isdigit()` test first:
+        # it is true for "²", which float() refuses.
+        seconds = float(text)
     except ValueError:
         pass
     else:

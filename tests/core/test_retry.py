@@ -83,6 +83,7 @@ def test_backoff_refuses_nonsense_bounds(base: float, cap: float) -> None:
         pytest.param("Sun, 01 Nov 2026 11:00:00 GMT", 0.0, id="http-date-past-is-now"),
         pytest.param("Sun, 01 Nov 2026 12:01:00 -0000", 60.0, id="http-date-minus-zero"),
         pytest.param("soon", None, id="garbage"),
+        pytest.param("\u00b2", None, id="unicode-digit-that-is-not-a-number"),
     ],
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
