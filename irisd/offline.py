@@ -15,10 +15,11 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import IO, Literal
 
-from irisd.core.classify import UNPARSED, Classifier
+from irisd.core.classify import Classifier
 from irisd.core.lines import LineAssembler, RawEntry
-from irisd.core.logline import LocalClock, parse
-from irisd.core.model import LogEntry, iso
+from irisd.core.logline import LocalClock
+from irisd.core.model import Classification, LogEntry, Unparsed, iso
+from irisd.core.pipeline import classify_entry
 from irisd.core.summary import Scanner, Summary
 from irisd.errors import UsageError
 from irisd.rules import build_classifier
@@ -78,36 +79,11 @@ def _print(
 ) -> None:
     lines = []
     for raw in raws:
-        entry = parse(raw, clock)
-        if isinstance(entry, LogEntry):
-            c = classifier.classify(entry.category, entry.text, entry.severity)
-            record = {
-                "timestamp": iso(entry.timestamp),
-                "pid": entry.pid,
-                "severity": int(c.severity),
-                "category": entry.category,
-                "code": c.code,
-                "error_type": c.error_type,
-                "message": entry.text,
-                "repeat": entry.repeat,
-                "offset": entry.offset,
-            }
-        else:
+        entry, c = classify_entry(raw, clock, classifier)
+        record = _record(entry, c)
+        if isinstance(entry, Unparsed):
             summary.unparsed += 1
-            c = UNPARSED
-            record = {
-                "timestamp": None,
-                "pid": None,
-                "severity": int(c.severity),
-                "category": None,
-                "code": c.code,
-                "error_type": c.error_type,
-                "message": entry.raw,
-                "repeat": 1,
-                "offset": entry.offset,
-                "reason": entry.reason,
-            }
-        summary.add(c.code, c.severity, entry.repeat if isinstance(entry, LogEntry) else 1)
+        summary.add(c.code, c.severity, 1 if isinstance(entry, Unparsed) else entry.repeat)
         if as_json:
             lines.append(json.dumps(record, ensure_ascii=False))
         else:
@@ -115,3 +91,26 @@ def _print(
             lines.append(f"{record['timestamp'] or '-':24} {c.severity} {c.code:28} {first}")
     if lines:
         out.write("\n".join(lines) + "\n")
+
+
+def _record(entry: LogEntry | Unparsed, c: Classification) -> dict[str, object]:
+    """One entry as `irisd classify --json` prints it (`irisd.contracts.LogEntryModel`)."""
+    if isinstance(entry, LogEntry):
+        head = (iso(entry.timestamp), entry.pid, entry.category, entry.text, entry.repeat)
+    else:
+        head = (None, None, None, entry.raw, 1)
+    when, pid, category, message, repeat = head
+    record: dict[str, object] = {
+        "timestamp": when,
+        "pid": pid,
+        "severity": int(c.severity),
+        "category": category,
+        "code": c.code,
+        "error_type": c.error_type,
+        "message": message,
+        "repeat": repeat,
+        "offset": entry.offset,
+    }
+    if isinstance(entry, Unparsed):
+        record["reason"] = entry.reason
+    return record
