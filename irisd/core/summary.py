@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-from irisd.core.classify import UNPARSED, Classifier, key_of
+from irisd.core.classify import Classifier, key_of
 from irisd.core.lines import ENTRY_START, NEXT_ENTRY_START, Limits, LineAssembler, RawEntry
-from irisd.core.logline import LocalClock, header_tail, parse, parse_header
+from irisd.core.logline import LocalClock, header_tail, parse_header
 from irisd.core.model import SEVERITY_NAMES, Classification, LogEntry
+from irisd.core.pipeline import classify_entry
 
 
 class Summary:
@@ -107,11 +108,11 @@ def _classify(
     header = parse_header(text)
     if isinstance(header, str) or not clock.valid_minute(header.minute):
         # The WIJ recovery banner, or an entry that does not parse (bad header or date).
-        entry = parse(raw or RawEntry(0, 0, text), clock)
+        entry, c = classify_entry(raw or RawEntry(0, 0, text), clock, classifier)
         if isinstance(entry, LogEntry):
-            return classifier.classify(entry.category, entry.text, entry.severity), entry.repeat
+            return c, entry.repeat
         summary.unparsed += 1
-        return UNPARSED, 1
+        return c, 1
     key = key_of(header.category, header.message)
     return classifier.classify_key(key, header.severity), header.repeat
 
