@@ -90,12 +90,6 @@ class CpfDocument:
             if ln.kind is LineKind.PARAM and ln.section == section
         )
 
-    def line_number(self, section: str, name: str) -> int | None:
-        for number, line in enumerate(self.lines, start=1):
-            if line.kind is LineKind.PARAM and line.section == section and line.name == name:
-                return number
-        return None
-
     def section_line(self, section: str) -> int | None:
         for number, line in enumerate(self.lines, start=1):
             if line.kind is LineKind.SECTION and line.raw.strip()[1:-1] == section:

@@ -99,11 +99,6 @@ def _remember(cache: dict[Any, str], key: Any, text: str) -> str:
     return text
 
 
-def event_size(event: Event) -> int:
-    """Bytes of `dumps_event(event)` as UTF-8: what batching by bytes counts."""
-    return len(dumps_event(event).encode())
-
-
 def parse_timestamp(text: str) -> float:
     """ISO 8601 with a zone → POSIX seconds; exact to the millisecond `iso` writes."""
     moment = datetime.fromisoformat(text)
