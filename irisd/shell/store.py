@@ -22,7 +22,10 @@ Theory of operation
   every unacknowledged row is pending again (at-least-once, deduplicated by `event_id`). A sink's
   dead letters clear its bit and are kept in `dead_letters` until retried. A claim starts at a
   per-sink cursor (every owed row below it is in flight), so a window of batches in flight is not
-  rescanned; a release, a retry or an empty claim puts the cursor back to the start.
+  rescanned; a release puts it back below the released rows, a retry of dead letters or an
+  empty claim back to the start.
+* Every write is one transaction (`_transaction`); the counts and sets the store keeps in
+  memory change only after it committed, so a failed write leaves both sides as they were.
 * Rows nobody owes stay as history for `/events` and are pruned beyond `retain_events`; rows still
   owed or dead-lettered are never pruned.
 """
@@ -31,7 +34,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -84,7 +88,7 @@ class Store:
         self._owed_rows = self._count("SELECT count(*) FROM owed")
         self._sources: dict[str, int] = {}
         # Per sink, a seq below which every owed row is in flight: claims start there instead of
-        # skipping over a whole window of batches in flight. Back to 0 on a release or an idle claim.
+        # skipping over a whole window of batches in flight. See the module docstring.
         self._cursor: dict[str, int] = dict.fromkeys(self._bits, 0)
 
     def close(self) -> None:
@@ -103,10 +107,8 @@ class Store:
         """Store `events` and move the checkpoint, atomically. Returns how many rows were new."""
         now = self._clock()
         owed = self._all_bits()
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            source = self._source_id
+        source = self._source_id
+        with self._transaction("store events") as conn:
             rows = [event_row(e, source(e.source), now) for e in events]
             (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
             before = conn.total_changes
@@ -131,16 +133,6 @@ class Store:
                     now,
                 ),
             )
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            # Any failure (also one that is not sqlite3's, such as an int too large to bind)
-            # must end the transaction, or the connection stays inside it for good.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._sources.clear()  # ids handed out in the rolled-back transaction are gone
-            if isinstance(exc, sqlite3.Error):
-                raise StateError(f"cannot store events in {self.path}: {exc}") from exc
-            raise
         if owed and inserted:
             self._owed_rows += inserted
             self._notify()
@@ -209,29 +201,21 @@ class Store:
         wanted = list(dict.fromkeys(names))
         if len(wanted) > _MAX_SINKS:
             raise StateError(f"at most {_MAX_SINKS} sinks are supported, {len(wanted)} configured")
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for name in [n for n in self._bits if n not in wanted]:
-                bit = self._bits.pop(name)
+        gone = {n: b for n, b in self._bits.items() if n not in wanted}
+        kept = {n: b for n, b in self._bits.items() if n in wanted}
+        free = (1 << i for i in range(_MAX_SINKS) if (1 << i) not in kept.values())
+        added = {n: next(free) for n in wanted if n not in kept}
+        with self._transaction("register sinks") as conn:
+            for name, bit in gone.items():
                 conn.execute("UPDATE owed SET bits = bits & ~? WHERE bits & ?", (bit, bit))
                 conn.execute("DELETE FROM owed WHERE bits = 0")
                 conn.execute("DELETE FROM dead_letters WHERE sink = ?", (name,))
                 conn.execute("DELETE FROM sinks WHERE name = ?", (name,))
-                self._in_flight.pop(name, None)
-                self._cursor.pop(name, None)
-            used = set(self._bits.values())
-            for name in [n for n in wanted if n not in self._bits]:
-                bit = next(1 << i for i in range(_MAX_SINKS) if (1 << i) not in used)
-                used.add(bit)
-                conn.execute("INSERT INTO sinks (name, bit) VALUES (?, ?)", (name, bit))
-                self._bits[name] = bit
-                self._in_flight[name] = set()
-                self._cursor[name] = 0
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            conn.executemany("INSERT INTO sinks (name, bit) VALUES (?, ?)", added.items())
+        # Memory follows the database only once it committed: a failed registration changes nothing.
+        self._bits = {**kept, **added}
+        self._in_flight = {n: self._in_flight.get(n, set()) for n in self._bits}
+        self._cursor = {n: self._cursor.get(n, 0) for n in self._bits}
         self._owed_rows = self._count("SELECT count(*) FROM owed")
 
     def claim(self, sink: str, *, limit: int, max_bytes: int) -> list[OutboxItem]:
@@ -293,9 +277,7 @@ class Store:
         return [DeadLetter(r[0], r[1], r[5], loads_event(r[6]), r[2], r[3], r[4]) for r in rows]
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> int:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction("retry dead letters") as conn:
             if ids is None:
                 chosen = conn.execute("SELECT id, sink, seq FROM dead_letters").fetchall()
             else:
@@ -313,10 +295,6 @@ class Store:
                     (seq, self._bits[sink]),
                 )
                 conn.execute("DELETE FROM dead_letters WHERE id = ?", (dead_id,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         if chosen:
             self._owed_rows = self._count("SELECT count(*) FROM owed")
             self._cursor = dict.fromkeys(self._cursor, 0)
@@ -366,9 +344,8 @@ class Store:
         bit = self._bits.get(sink)
         if bit is None or not seqs:
             return
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        done = 0
+        with self._transaction("record delivery") as conn:
             for where, args in _seq_filters(seqs):
                 # Only rows this call clears count: a row in `seqs` that was already done (a
                 # repeated ack) must neither be counted again nor dead-lettered.
@@ -383,15 +360,28 @@ class Store:
                         "INSERT INTO dead_letters (sink, seq, status, body, at) VALUES (?,?,?,?,?)",
                         [(sink, s, *dead) for s, _ in cleared],
                     )
-                self._owed_rows -= sum(1 for _, bits in cleared if bits == 0)
+                done += sum(1 for _, bits in cleared if bits == 0)
+        # Counted only once committed: a rolled-back ack leaves every row owed, and counted.
+        self._owed_rows -= done
+        self._in_flight[sink].difference_update(seqs)
+
+    @contextmanager
+    def _transaction(self, doing: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction. Any failure (also one that is not sqlite3's, such as an int too
+        large to bind) rolls it back, or the connection would stay inside it for good; sqlite3's
+        errors leave as `StateError` saying what could not be done."""
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
             conn.execute("COMMIT")
         except BaseException as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._sources.clear()  # ids handed out in a rolled-back transaction are gone
             if isinstance(exc, sqlite3.Error):
-                raise StateError(f"cannot record delivery in {self.path}: {exc}") from exc
+                raise StateError(f"cannot {doing} in {self.path}: {exc}") from exc
             raise
-        self._in_flight[sink].difference_update(seqs)
 
     def _source_id(self, name: str) -> int:
         """The integer standing for a source name in `events.src`; call inside a transaction."""

@@ -283,3 +283,63 @@ def test_a_version_1_database_migrates_keeping_rows_owed_bits_and_dead_letters(
     assert [(d.seq, d.event) for d in store.dead_letters()] == [(10, old[0])]
     assert store.commit_batch([event(1)], checkpoint(200)) == 0  # (source, offset) still unique
     store.close()
+
+
+def test_an_ack_that_rolls_back_leaves_every_row_owed_and_counted(tmp_path: Path) -> None:
+    """The count of owed rows moves only with a committed ack: a failure in the second IN-list
+    of a large scattered ack undoes the first, and the count must not keep the first's rows off."""
+    store = Store(tmp_path / "irisd.sqlite3", capacity=1000)
+    store.register_sinks(["hook"])
+    store.commit_batch([event(n) for n in range(1200)], checkpoint(120_000))
+    seqs = sorted(seq for seq, _ in store.recent_events(limit=2000))
+    scattered = seqs[::2]  # 600 seqs, not consecutive: two IN lists of 500 and 100
+    store.conn.execute(
+        f"CREATE TRIGGER refuse BEFORE UPDATE ON owed WHEN OLD.seq = {scattered[-1]}"
+        " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
+    with pytest.raises(StateError, match=r"cannot record delivery in .*: refused by the test"):
+        store.ack("hook", scattered)
+    assert store.stats(now=0).rows == 1200
+    assert store.full
+    assert store.conn.execute("SELECT count(*) FROM owed").fetchone() == (1200,)
+    store.close()
+
+
+def test_retry_of_dead_letters_on_a_locked_database_is_a_state_error(tmp_path: Path) -> None:
+    """`irisd deadletter retry` beside a daemon mid-write: one line naming the database, not a
+    sqlite3 traceback, and nothing changed."""
+    store = Store(tmp_path / "irisd.sqlite3", busy_timeout=0.05)
+    store.register_sinks(["hook"])
+    store.commit_batch([event(0)], checkpoint(100))
+    store.dead_letter("hook", [seq for seq, _ in store.recent_events()], status=400, body="no")
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StateError, match=r"cannot retry dead letters in .*: database is locked"):
+        store.retry_dead_letters()
+    other.execute("ROLLBACK")
+    other.close()
+    assert len(store.dead_letters()) == 1
+    assert store.stats(now=0).rows == 0
+    store.close()
+
+
+def test_a_sink_registration_that_fails_changes_nothing(tmp_path: Path) -> None:
+    """Dropping sink a fails half-way: the database rolls back, and the store's own idea of the
+    sinks (their bits, what is in flight) must stay with it."""
+    store = Store(tmp_path / "irisd.sqlite3")
+    store.register_sinks(["a", "b"])
+    store.commit_batch([event(0)], checkpoint(100))
+    store.conn.execute(
+        "CREATE TRIGGER refuse BEFORE DELETE ON sinks"
+        " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
+    with pytest.raises(StateError, match=r"cannot register sinks in .*: refused by the test"):
+        store.register_sinks(["b", "c"])
+    assert store.sinks() == ("a", "b")
+    assert [i.seq for i in store.claim("a", limit=10, max_bytes=1 << 20)] == [1]
+    assert store.stats(now=0).rows == 1
+    store.conn.execute("DROP TRIGGER refuse")
+    store.register_sinks(["b", "c"])  # and once nothing refuses, it takes
+    assert sorted(store.sinks()) == ["b", "c"]
+    assert store.stats(now=0).sinks["c"].pending == 0  # c sees only what is stored from now on
+    store.close()
