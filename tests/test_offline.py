@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irisd.core.events import EventBuilder
-from irisd.core.lines import Limits, LineAssembler
+from irisd.core.lines import Limits, assemble
 from irisd.core.logline import LocalClock
 from irisd.core.model import SEVERITY_NAMES
 from irisd.core.summary import Scanner, Summary, summarize
@@ -38,8 +38,7 @@ LINES = [
 
 
 def daemon_counts(data: bytes) -> dict[str, object]:
-    assembler = LineAssembler()
-    raws = assembler.feed(data) + assembler.flush(final=True)
+    raws = assemble(data)
     builder = EventBuilder(host="h", instance="IRIS", source="s", clock=LocalClock(UTC),
                            classifier=default_classifier())  # fmt: skip
     by_code: dict[str, int] = {}
@@ -95,8 +94,7 @@ PIECES = [
 
 def reference(data: bytes, limits: Limits) -> dict[str, object]:
     summary = Summary()
-    assembler = LineAssembler(limits=limits)
-    raws = assembler.feed(data) + assembler.flush(final=True)
+    raws = assemble(data, limits=limits)
     summarize(raws, LocalClock(UTC), default_classifier(), summary)
     summary.bytes = len(data)
     return summary.document()

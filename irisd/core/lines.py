@@ -297,3 +297,9 @@ class LineAssembler:
             entry.truncated,
             errors,
         )
+
+
+def assemble(data: bytes, *, limits: Limits | None = None) -> list[RawEntry]:
+    """Every entry of a complete byte string (a whole file, read to its end), last line too."""
+    assembler = LineAssembler(limits=limits)
+    return assembler.feed(data) + assembler.flush(final=True)

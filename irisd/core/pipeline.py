@@ -10,7 +10,7 @@ from datetime import UTC, tzinfo
 from typing import NamedTuple
 
 from irisd.core.classify import UNPARSED, Classifier
-from irisd.core.lines import Limits, LineAssembler, RawEntry
+from irisd.core.lines import Limits, RawEntry, assemble
 from irisd.core.logline import LocalClock, parse
 from irisd.core.model import Classification, LogEntry, Unparsed
 
@@ -41,6 +41,6 @@ def classify_text(
 
         classifier = default_classifier()
     clock = LocalClock(tz or UTC)
-    assembler = LineAssembler(limits=limits)
-    raws = assembler.feed(text.encode()) + assembler.flush(final=True)
-    return [classify_entry(raw, clock, classifier) for raw in raws]
+    return [
+        classify_entry(raw, clock, classifier) for raw in assemble(text.encode(), limits=limits)
+    ]

@@ -14,7 +14,7 @@ import pytest
 from irisd.contracts import SCHEMAS, render
 from irisd.core.eventjson import event_to_dict
 from irisd.core.events import EventBuilder
-from irisd.core.lines import LineAssembler
+from irisd.core.lines import assemble
 from irisd.core.logline import LocalClock
 from irisd.rules import default_classifier
 
@@ -76,8 +76,7 @@ def test_events_validate() -> None:
     )
     count = 0
     for path in _sample_files():
-        assembler = LineAssembler()
-        for raw in assembler.feed(path.read_bytes()) + assembler.flush(final=True):
+        for raw in assemble(path.read_bytes()):
             validator.validate(event_to_dict(builder.build(raw)))
             count += 1
     assert count > 100

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irisd.core.classify import Classifier, RuleError, key_of, load_rules
-from irisd.core.lines import LineAssembler
+from irisd.core.lines import RawEntry, assemble
 from irisd.core.logline import LocalClock, parse
 from irisd.core.model import Classification, LogEntry, Severity
 from irisd.errors import ConfigError
@@ -26,8 +26,7 @@ needs_sample = pytest.mark.skipif(not SAMPLE.exists(), reason="the real sample l
 
 def classify(text: str, classifier: Classifier | None = None) -> Classification:
     """Parse one messages.log entry (header and continuation lines) and classify it."""
-    assembler = LineAssembler()
-    [raw] = assembler.feed(text.encode()) + assembler.flush(final=True)
+    [raw] = assemble(text.encode())
     entry = parse(raw, LocalClock(UTC))
     assert isinstance(entry, LogEntry), entry
     return (classifier or default_classifier()).classify(entry.category, entry.text, entry.severity)
@@ -128,15 +127,15 @@ REPRESENTATIVE = [
 
 def sample_entry(start: str, needle: str) -> str:
     """The text of the sample's entry that starts with `start` and contains `needle`."""
-    found = [t for t in _sample_texts() if t.startswith(start) and needle in t]
+    found = [r.text for r in _sample_raws() if r.text.startswith(start) and needle in r.text]
     assert len(found) == 1, f"{start} {needle}: {len(found)} entries"
     return found[0]
 
 
 @functools.cache
-def _sample_texts() -> tuple[str, ...]:
-    assembler = LineAssembler()
-    return tuple(r.text for r in assembler.feed(SAMPLE.read_bytes()) + assembler.flush(final=True))
+def _sample_raws() -> tuple[RawEntry, ...]:
+    """The real sample's entries, cut once for every test that reads them."""
+    return tuple(assemble(SAMPLE.read_bytes()))
 
 
 @needs_sample
@@ -420,10 +419,8 @@ def test_key_is_category_and_first_two_lines() -> None:
 
 
 def sample_entries() -> list[LogEntry]:
-    assembler = LineAssembler()
-    raws = assembler.feed(SAMPLE.read_bytes()) + assembler.flush(final=True)
     clock = LocalClock(UTC)
-    parsed = [parse(r, clock) for r in raws]
+    parsed = [parse(r, clock) for r in _sample_raws()]
     entries = [e for e in parsed if isinstance(e, LogEntry)]
     assert len(entries) == len(parsed), "an entry of the real sample did not parse"
     return entries

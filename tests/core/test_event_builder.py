@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from irisd.core.classify import Classifier, load_rules
 from irisd.core.events import EventBuilder, event_id, trace_id
-from irisd.core.lines import LineAssembler, RawEntry
+from irisd.core.lines import LineAssembler, RawEntry, assemble
 from irisd.core.logline import LocalClock, parse
 from irisd.rules import default_classifier
 
@@ -41,8 +41,7 @@ def builder(tz: str) -> EventBuilder:
 @pytest.mark.parametrize("data", [p.read_bytes() for p in LOGS] + [ODD],
                          ids=[p.name for p in LOGS] + ["odd-forms"])  # fmt: skip
 def test_build_equals_parse_then_from_entry(data: bytes, tz: str) -> None:
-    assembler = LineAssembler()
-    raws = assembler.feed(data) + assembler.flush(final=True)
+    raws = assemble(data)
     fast, reference = builder(tz), builder(tz)
     built = [fast.build(raw) for raw in raws]
     expected = [reference.from_entry(parse(raw, reference.clock)) for raw in raws]
@@ -74,8 +73,7 @@ MIX = [
 def test_remembered_messages_build_what_parsing_builds(lines: list[str]) -> None:
     """Repeats of a message skip the parse; odd prefixes in front of a remembered tail must not."""
     data = ("\n".join(lines) + "\n").encode()
-    assembler = LineAssembler()
-    raws = assembler.feed(data) + assembler.flush(final=True)
+    raws = assemble(data)
     fast, reference = builder("UTC"), builder("UTC")
     assert [fast.build(r) for r in raws] == [
         reference.from_entry(parse(r, reference.clock)) for r in raws

@@ -25,8 +25,11 @@ NEXT = "11/14/25-09:45:55:740 (50778) 0 [WriteDaemon.Started] Write daemon start
 def entries(
     data: bytes, limits: Limits | None = None, chunks: Sequence[int] = ()
 ) -> list[RawEntry]:
+    return feed_in_pieces(LineAssembler(limits=limits), data, chunks)
+
+
+def feed_in_pieces(assembler: LineAssembler, data: bytes, chunks: Sequence[int]) -> list[RawEntry]:
     """Feed `data` in pieces of the given sizes (the rest in one piece), then flush(final=True)."""
-    assembler = LineAssembler(limits=limits)
     out: list[RawEntry] = []
     pos = 0
     for size in chunks:
@@ -318,14 +321,9 @@ def test_overlong_line_is_flagged_identically_whatever_the_chunking(
         "capped": H + "a\n" + "\tb\n" * 5 + "\t" + long + "\n" + NEXT,
     }[layout].encode()
     reference = LineAssembler(limits=SMALL)
-    expected = reference.feed(data) + reference.flush(final=True)
+    expected = feed_in_pieces(reference, data, [])
     assembler = LineAssembler(limits=SMALL)
-    found: list[RawEntry] = []
-    pos = 0
-    for size in chunks:
-        found += assembler.feed(data[pos : pos + size])
-        pos += size
-    found += assembler.feed(data[pos:]) + assembler.flush(final=True)
+    found = feed_in_pieces(assembler, data, chunks)
     assert found == expected
     assert sum(e.truncated for e in found) == 1
     assert assembler.truncated_lines == reference.truncated_lines == 1

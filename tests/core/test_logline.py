@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from irisd.core.lines import LineAssembler, RawEntry
+from irisd.core.lines import LineAssembler, RawEntry, assemble
 from irisd.core.logline import LocalClock, parse, parse_header
 from irisd.core.model import LogEntry, Severity, Unparsed
 
@@ -15,8 +15,7 @@ HELSINKI = ZoneInfo("Europe/Helsinki")
 
 
 def one(text: str, tz: ZoneInfo | None = None) -> LogEntry | Unparsed:
-    assembler = LineAssembler()
-    [entry] = assembler.feed(text.encode()) + assembler.flush(final=True)
+    [entry] = assemble(text.encode())
     return parse(entry, LocalClock(tz or UTC))
 
 
