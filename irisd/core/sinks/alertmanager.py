@@ -104,7 +104,7 @@ def observe(
         if event.severity < policy.min_severity:
             continue
         labels = alert_labels(event)
-        streak, send = _extend(streaks.get(labels), event, now, policy)
+        streak, send = _extend(streaks.get(labels), labels, event, now, policy)
         streaks[labels] = streak
         if send:
             due[labels] = streak.alert
@@ -112,14 +112,12 @@ def observe(
 
 
 def _extend(
-    streak: Streak | None, event: Event, now: datetime, policy: AlertPolicy
+    streak: Streak | None, labels: Labels, event: Event, now: datetime, policy: AlertPolicy
 ) -> tuple[Streak, bool]:
     at = now if event.timestamp is None else datetime.fromtimestamp(event.timestamp, UTC)
     url = _generator_url(policy.generator_url, event)
     if streak is None or at - streak.last_seen > policy.resolve_after:
-        alert = Alert(
-            alert_labels(event), alert_annotations(event), at, at + policy.resolve_after, url
-        )
+        alert = Alert(labels, alert_annotations(event), at, at + policy.resolve_after, url)
         return Streak(alert, at, at), True
     last = max(streak.last_seen, at)
     alert = replace(
