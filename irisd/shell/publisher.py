@@ -211,16 +211,19 @@ class Publisher:
                 await self._settle(driver, wanted)
         except StateError as exc:
             # The outbox could not record an ack or a dead letter (the database is locked by
-            # another process, or the disk is full): the batch goes back to pending and is sent
-            # again later, which a receiver dedupes by event_id. Not a reason to stop the daemon.
-            self._outbox.release(name, [i.seq for i in items])
+            # another process, or the disk is full): the batch is sent again later, which a
+            # receiver dedupes by event_id. Not a reason to stop the daemon. It stays claimed
+            # through the pause: released at once, another slot would send it again at once.
             log.error(  # noqa: TRY400 - a known condition, said in one line; no traceback
                 "sink %s: %s; the batch will be sent again",
                 name,
                 exc,
                 extra={"irisd_code": "publish.outbox_error", "irisd_sink": name},
             )
-            await self._wait(self._closing, driver.options.backoff.base)
+            try:
+                await self._wait(self._closing, driver.options.backoff.base)
+            finally:
+                self._outbox.release(name, [i.seq for i in items])
         except BaseException:
             self._outbox.release(name, [i.seq for i in items])
             raise
