@@ -191,12 +191,13 @@ class Classifier:
 def load_rules(documents: Iterable[tuple[str, str]]) -> tuple[list[Rule], list[RuleError]]:
     """Compile rule documents, given as (source name, TOML text), in priority order.
 
-    Every document may also hold `disable = ["rule id", ...]` to switch off rules from any document.
+    Every document may also hold `disable = ["rule id", ...]` to switch off rules from any document;
+    an id no rule has is an error (a typo would otherwise leave the rule on, silently).
     Returns the rules and every error found (a caller refuses to start when there are errors).
     """
     rules: list[Rule] = []
     errors: list[RuleError] = []
-    disabled: set[str] = set()
+    disabled: dict[str, str] = {}  # rule id → the document that disables it
     for source, text in documents:
         try:
             doc = tomllib.loads(text)
@@ -206,13 +207,19 @@ def load_rules(documents: Iterable[tuple[str, str]]) -> tuple[list[Rule], list[R
         errors += _document_errors(source, doc)
         disable, table = doc.get("disable", []), doc.get("rule", [])
         if isinstance(disable, list):
-            disabled.update(str(x) for x in disable)
+            disabled.update((str(x), source) for x in disable)
         for index, raw in enumerate(table if isinstance(table, list) else [], 1):
             compiled = _compile(source, index, raw)
             if isinstance(compiled, RuleError):
                 errors.append(compiled)
             else:
                 rules.append(compiled)
+    known = {r.id for r in rules}
+    errors += [
+        RuleError(where, 0, "disable", f"no rule has the id {rule_id!r}")
+        for rule_id, where in disabled.items()
+        if rule_id not in known
+    ]
     return [r for r in rules if r.id not in disabled], errors
 
 

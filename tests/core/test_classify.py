@@ -305,6 +305,13 @@ def rule_doc(**changes: str | None) -> str:
         pytest.param("rule = 5\n", 0, "rule", "array of tables", id="rule-not-an-array"),
         pytest.param("rule = [1]\n", 1, "rule", "must be a table", id="rule-not-a-table"),
         pytest.param('disable = "app.info#1"\n', 0, "disable", "list", id="disable-not-a-list"),
+        pytest.param(
+            'disable = ["app.info#99"]\n',
+            0,
+            "disable",
+            "no rule has the id",
+            id="disable-unknown-id",
+        ),
         pytest.param(rule_doc(sevrity="2"), 1, "sevrity", "unknown key", id="unknown-key"),
         pytest.param(rule_doc(code='"Bad Code"'), 1, "code", "subsystem.kind", id="code-format"),
         pytest.param(
