@@ -138,14 +138,31 @@ def _to_v2(conn: sqlite3.Connection) -> None:
     for row in conn.execute(f"SELECT {V1_COLUMNS} FROM events ORDER BY seq").fetchall():
         event = _v1_event(row)
         src = source_id(conn, sources, event.source)
-        conn.execute(
-            "INSERT OR IGNORE INTO events_v2 VALUES (?,?,?,?,?,?,?,?,?)",
-            (row[0], *event_row(event, src, row[16])),
-        )
+        seq = _carry(conn, row[0], event_row(event, src, row[16]))
         if row[17]:
-            conn.execute("INSERT INTO owed (seq, bits) VALUES (?, ?)", (row[0], row[17]))
+            conn.execute(
+                "INSERT INTO owed (seq, bits) VALUES (?, ?)"
+                " ON CONFLICT (seq) DO UPDATE SET bits = bits | excluded.bits",
+                (seq, row[17]),
+            )
     conn.execute("DROP TABLE events")
     conn.execute("ALTER TABLE events_v2 RENAME TO events")
+
+
+def _carry(conn: sqlite3.Connection, seq: int, row: tuple[object, ...]) -> int:
+    """Copy one version 1 row; returns the seq that now stands for its log entry. Version 1 could
+    hold one entry twice under two event ids (the host name changed and the log was read again);
+    version 2 keeps the first, and the second's dead letters move to it (so do its owed bits,
+    in the caller), or they would point at no event and be owed for ever."""
+    if conn.execute(
+        "INSERT OR IGNORE INTO events_v2 VALUES (?,?,?,?,?,?,?,?,?)", (seq, *row)
+    ).rowcount:
+        return seq
+    (kept,) = conn.execute(
+        "SELECT seq FROM events_v2 WHERE src = ? AND offset = ?", (row[1], row[2])
+    ).fetchone()
+    conn.execute("UPDATE dead_letters SET seq = ? WHERE seq = ?", (kept, seq))
+    return int(kept)
 
 
 _MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (_script(V1), _to_v2)
@@ -163,7 +180,7 @@ def event_row(e: Event, src: int, now: float) -> tuple[object, ...]:
 
 
 def _v1_event(r: Sequence[Any]) -> Event:
-    """A row of the version 1 events table (`_V1_COLUMNS`) as an Event."""
+    """A row of the version 1 events table (`V1_COLUMNS`) as an Event."""
     labels: Mapping[str, str] = json.loads(r[15]) if r[15] else {}
     return Event(r[1], r[2], r[3], r[4], r[5], r[6], r[7], Severity(r[8]), r[9], r[10], r[11],
                  r[12], r[13], r[14], tuple(labels.items()))  # fmt: skip

@@ -343,3 +343,30 @@ def test_a_sink_registration_that_fails_changes_nothing(tmp_path: Path) -> None:
     assert sorted(store.sinks()) == ["b", "c"]
     assert store.stats(now=0).sinks["c"].pending == 0  # c sees only what is stored from now on
     store.close()
+
+
+def test_a_version_1_entry_stored_twice_migrates_to_one_row_owing_what_both_owed(
+    tmp_path: Path,
+) -> None:
+    """Version 1 was unique on the event id, so one log entry read under two host names was two
+    rows; version 2 is unique on (source, offset) and keeps the first. What the second owed and
+    its dead letters move to the first, not to a row that no longer exists."""
+    path = tmp_path / "irisd.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(schema.V1 + "; PRAGMA user_version=1;")
+    conn.execute("INSERT INTO sinks VALUES ('hook', 1), ('am', 2)")
+    first, again = event(0), event(0, event_id=f"{99:032x}", host="db1.example.com")
+    for seq, e, owed in ((10, first, 1), (11, again, 2)):
+        conn.execute(
+            f"INSERT INTO events ({schema.V1_COLUMNS}) VALUES ({','.join('?' * 18)})",
+            (seq, *e[:14], None, 5.0, owed),
+        )
+    conn.execute("INSERT INTO dead_letters (sink, seq, status, body, at) VALUES ('am',11,400,'',6)")
+    conn.close()
+    store = Store(path)
+    assert [seq for seq, _ in store.recent_events()] == [10]
+    assert store.stats(now=0).rows == 1
+    assert [i.seq for i in store.claim("hook", limit=10, max_bytes=1 << 20)] == [10]
+    assert [i.seq for i in store.claim("am", limit=10, max_bytes=1 << 20)] == [10]
+    assert [(d.sink, d.seq, d.event) for d in store.dead_letters()] == [("am", 10, first)]
+    store.close()
