@@ -47,6 +47,9 @@ class CpfLine:
     value: str | None = None
     comment: str = ""
 
+    def is_param(self, section: str, name: str) -> bool:
+        return self.kind is LineKind.PARAM and self.section == section and self.name == name
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -75,12 +78,12 @@ class CpfDocument:
     def get(self, section: str, name: str) -> str | None:
         """The value of the first `name` in `section`, or None when absent."""
         for line in self.lines:
-            if line.kind is LineKind.PARAM and line.section == section and line.name == name:
+            if line.is_param(section, name):
                 return line.value
         return None
 
     def sections(self) -> tuple[str, ...]:
-        return tuple(ln.raw.strip()[1:-1] for ln in self.lines if ln.kind is LineKind.SECTION)
+        return tuple(ln.section or "" for ln in self.lines if ln.kind is LineKind.SECTION)
 
     def params(self, section: str) -> tuple[tuple[str, str], ...]:
         """Every `(name, value)` of `section`, in file order, duplicates included."""
@@ -92,7 +95,7 @@ class CpfDocument:
 
     def section_line(self, section: str) -> int | None:
         for number, line in enumerate(self.lines, start=1):
-            if line.kind is LineKind.SECTION and line.raw.strip()[1:-1] == section:
+            if line.kind is LineKind.SECTION and line.section == section:
                 return number
         return None
 
@@ -181,7 +184,7 @@ def set_value(doc: CpfDocument, section: str, name: str, value: str) -> CpfDocum
     at the end, separated by a blank line as IRIS writes them.
     """
     for index, line in enumerate(doc.lines):
-        if line.kind is LineKind.PARAM and line.section == section and line.name == name:
+        if line.is_param(section, name):
             indent = line.raw[: len(line.raw) - len(line.raw.lstrip())]
             raw = f"{indent}{name}={value}{line.comment}"
             updated = replace(line, raw=raw, value=value)
@@ -221,11 +224,7 @@ def _last_line_of_section(doc: CpfDocument, section: str) -> int | None:
 
 def remove(doc: CpfDocument, section: str, name: str) -> CpfDocument:
     """Drop every occurrence of `name` in `section` (a no-op when absent)."""
-    kept = tuple(
-        line
-        for line in doc.lines
-        if not (line.kind is LineKind.PARAM and line.section == section and line.name == name)
-    )
+    kept = tuple(line for line in doc.lines if not line.is_param(section, name))
     return CpfDocument(kept)
 
 
