@@ -6,7 +6,8 @@ or removed it) and reopens if not. A batch is written whole, then fsynced, and o
 delivered, so an acked event is on disk. A crash between the write and the ack duplicates the
 batch on restart (at-least-once; `event_id` dedupes); a crash in the middle of a write can leave a
 torn last line, so a reopened file that does not end in a newline gets one first and the torn
-line stands alone instead of corrupting the next. Rotation renames numbered files
+line stands alone instead of corrupting the next. A failed write closes the file, so the same
+holds for a write that stopped part-way while the daemon runs on. Rotation renames numbered files
 (`irisd.core.sinks.jsonl.rotation_moves`) and fsyncs the directory.
 
 Disk writes block, so the driver runs them in a worker thread, one batch at a time (the sink's
@@ -40,8 +41,14 @@ class JsonlFile:
         if needs_rotation(os.fstat(fd).st_size, len(data), max_bytes=self.max_bytes):
             self._rotate()
             fd = self._current()
-        _write_all(fd, data)
-        os.fsync(fd)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        except OSError:
+            # A write stopped part-way (disk full) leaves a torn line, as a crash does; reopening
+            # puts it on a line of its own, so the retried batch's first line is not glued to it.
+            self.close()
+            raise
 
     def close(self) -> None:
         if self._fd is not None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 from pathlib import Path
 
+import pytest
 from delivery_kit import FastClock, make_events
 
 from irisd.core.eventjson import dumps_event
@@ -77,6 +79,28 @@ def test_a_torn_last_line_from_a_crash_is_left_alone_on_its_own_line(tmp_path: P
     lines = target.read_text().splitlines()
     assert lines[1] == '{"event_id":"half-writ'
     assert json.loads(lines[2])["event_id"] == f"{1:032x}"
+
+
+def test_a_write_that_stops_part_way_leaves_the_retry_on_lines_of_its_own(tmp_path: Path) -> None:
+    """A full disk can take part of a batch: that torn line must not swallow the retried batch's
+    first line. The file-size limit makes the kernel write part of it, then refuse (EFBIG)."""
+    target = tmp_path / "events.jsonl"
+    sink = JsonlFile(target)
+    sink.append(jsonl_lines([Line(0)]))
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (target.stat().st_size + 10, limits[1]))
+    try:
+        with pytest.raises(OSError, match="too large"):
+            sink.append(jsonl_lines([Line(1), Line(2)]))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+    sink.append(jsonl_lines([Line(1), Line(2)]))  # the publisher's retry
+    sink.close()
+    lines = target.read_text().splitlines()
+    assert len(lines[1]) == 10  # the torn part, alone
+    assert [json.loads(line)["event_id"] for line in (lines[0], *lines[2:])] == [
+        f"{n:032x}" for n in range(3)
+    ]
 
 
 async def test_the_publisher_delivers_through_the_jsonl_driver(tmp_path: Path) -> None:
