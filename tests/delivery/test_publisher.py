@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
-from delivery_kit import FastClock, Receiver, closed_port, make_events
+from delivery_kit import Behaviour, FastClock, Receiver, closed_port, make_events
 
 from irisd.core.model import Severity
 from irisd.core.retry import Backoff
@@ -36,11 +37,16 @@ def options(**kw: object) -> SinkOptions:
 
 @contextlib.asynccontextmanager
 async def publishing(
-    outbox: MemoryOutbox, clock: FastClock, url: str, **kw: object
+    outbox: MemoryOutbox,
+    clock: FastClock,
+    url: str,
+    *,
+    rand: Callable[[], float] = random.random,
+    **kw: object,
 ) -> AsyncIterator[Publisher]:
     http = HttpClient()
     driver = WebhookDriver(options(**kw), url=url, secret=SECRET, http=http, clock=clock)
-    publisher = Publisher(outbox, [driver], clock=clock)
+    publisher = Publisher(outbox, [driver], clock=clock, rand=rand)
     task = asyncio.create_task(publisher.run())
     try:
         yield publisher
@@ -48,6 +54,16 @@ async def publishing(
         publisher.close()
         await asyncio.wait_for(task, 10)
         await http.aclose()
+
+
+def statuses_then_ok(*statuses: int) -> Behaviour:
+    """A receiver's behaviour: answer `statuses` in turn, then 200 for good."""
+    answers = iter(statuses)
+
+    async def answer(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.Response(status=next(answers, 200))
+
+    return answer
 
 
 def delivered(publisher: Publisher, what: str = "acked") -> int:
@@ -99,12 +115,7 @@ async def test_linger_gathers_a_burst_into_one_batch(
 async def test_500_is_retried_until_it_succeeds(
     outbox: MemoryOutbox, clock: FastClock, receiver: Receiver
 ) -> None:
-    answers = iter([500, 503, 502])
-
-    async def flaky(request: web.Request, body: bytes) -> web.StreamResponse:
-        return web.Response(status=next(answers, 200))
-
-    receiver.behaviour = flaky
+    receiver.behaviour = statuses_then_ok(500, 503, 502)
     async with publishing(outbox, clock, receiver.url, concurrency=1) as publisher:
         outbox.append(make_events(5))
         await receiver.until(lambda: len(receiver.accepted) == 5)
@@ -135,24 +146,11 @@ async def test_429_retry_after_is_honoured_up_to_the_cap(
 async def test_408_and_no_retry_after_use_jittered_backoff_within_the_ceiling(
     outbox: MemoryOutbox, clock: FastClock, receiver: Receiver
 ) -> None:
-    answers = iter([408, 408, 408])
-
-    async def slow(request: web.Request, body: bytes) -> web.StreamResponse:
-        return web.Response(status=next(answers, 200))
-
-    receiver.behaviour = slow
+    receiver.behaviour = statuses_then_ok(408, 408, 408)
     draws = iter([0.5, 0.5, 0.5])
-    http = HttpClient()
-    driver = WebhookDriver(
-        options(concurrency=1), url=receiver.url, secret=None, http=http, clock=clock
-    )
-    publisher = Publisher(outbox, [driver], clock=clock, rand=lambda: next(draws))
-    task = asyncio.create_task(publisher.run())
-    outbox.append(make_events(1))
-    await receiver.until(lambda: len(receiver.accepted) == 1)
-    publisher.close()
-    await task
-    await http.aclose()
+    async with publishing(outbox, clock, receiver.url, concurrency=1, rand=lambda: next(draws)):
+        outbox.append(make_events(1))
+        await receiver.until(lambda: len(receiver.accepted) == 1)
     assert [s for s in clock.sleeps if s in (0.025, 0.05, 0.1)] == [0.025, 0.05, 0.1]
 
 
