@@ -14,7 +14,7 @@ from delivery_kit import FastClock, make_events
 from irisd.core.eventjson import dumps_event
 from irisd.core.sinks.jsonl import jsonl_lines
 from irisd.shell.jsonl_sink import JsonlDriver, JsonlFile
-from irisd.shell.outbox import MemoryOutbox
+from irisd.shell.outbox import MemoryOutbox, OutboxItem
 from irisd.shell.publisher import Publisher, SinkOptions
 
 
@@ -27,19 +27,18 @@ def oldest_first(target: Path) -> list[Path]:
     return [*rotated, target]
 
 
-class Line:
-    """A stored event, as the builders take it."""
-
-    def __init__(self, n: int, size: int = 0) -> None:
-        [self.event] = make_events(1, start=n, size=size)
-        self.json = dumps_event(self.event)
+def stored(n: int, size: int = 0) -> OutboxItem:
+    """Event `n` as the outbox hands it to a sink."""
+    [event] = make_events(1, start=n, size=size)
+    text = dumps_event(event)
+    return OutboxItem(n, event.event_id, event.severity, len(text.encode()), text)
 
 
 def test_append_writes_whole_lines_and_creates_the_directory(tmp_path: Path) -> None:
     target = tmp_path / "out" / "events.jsonl"
     sink = JsonlFile(target)
-    sink.append(jsonl_lines([Line(0), Line(1)]))
-    sink.append(jsonl_lines([Line(2)]))
+    sink.append(jsonl_lines([stored(0), stored(1)]))
+    sink.append(jsonl_lines([stored(2)]))
     sink.close()
     assert ids_in(target) == [f"{n:032x}" for n in range(3)]
 
@@ -48,7 +47,7 @@ def test_rotation_by_size_keeps_numbered_files_and_never_splits_a_batch(tmp_path
     target = tmp_path / "events.jsonl"
     sink = JsonlFile(target, max_bytes=1500, keep=2)
     for n in range(0, 12, 2):
-        sink.append(jsonl_lines([Line(n, 200), Line(n + 1, 200)]))  # ~1 KiB a batch
+        sink.append(jsonl_lines([stored(n, 200), stored(n + 1, 200)]))  # ~1 KiB a batch
     sink.close()
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["events.jsonl", "events.jsonl.1", "events.jsonl.2"]
@@ -60,11 +59,11 @@ def test_rotation_by_size_keeps_numbered_files_and_never_splits_a_batch(tmp_path
 def test_a_file_renamed_away_by_another_rotator_is_reopened(tmp_path: Path) -> None:
     target = tmp_path / "events.jsonl"
     sink = JsonlFile(target)
-    sink.append(jsonl_lines([Line(0)]))
+    sink.append(jsonl_lines([stored(0)]))
     target.rename(tmp_path / "events.jsonl-20261101")  # logrotate without copytruncate
-    sink.append(jsonl_lines([Line(1)]))
+    sink.append(jsonl_lines([stored(1)]))
     target.unlink()
-    sink.append(jsonl_lines([Line(2)]))
+    sink.append(jsonl_lines([stored(2)]))
     sink.close()
     assert ids_in(tmp_path / "events.jsonl-20261101") == [f"{0:032x}"]
     assert ids_in(target) == [f"{2:032x}"]
@@ -72,9 +71,9 @@ def test_a_file_renamed_away_by_another_rotator_is_reopened(tmp_path: Path) -> N
 
 def test_a_torn_last_line_from_a_crash_is_left_alone_on_its_own_line(tmp_path: Path) -> None:
     target = tmp_path / "events.jsonl"
-    target.write_bytes(jsonl_lines([Line(0)]) + b'{"event_id":"half-writ')
+    target.write_bytes(jsonl_lines([stored(0)]) + b'{"event_id":"half-writ')
     sink = JsonlFile(target)
-    sink.append(jsonl_lines([Line(1)]))
+    sink.append(jsonl_lines([stored(1)]))
     sink.close()
     lines = target.read_text().splitlines()
     assert lines[1] == '{"event_id":"half-writ'
@@ -86,15 +85,15 @@ def test_a_write_that_stops_part_way_leaves_the_retry_on_lines_of_its_own(tmp_pa
     first line. The file-size limit makes the kernel write part of it, then refuse (EFBIG)."""
     target = tmp_path / "events.jsonl"
     sink = JsonlFile(target)
-    sink.append(jsonl_lines([Line(0)]))
+    sink.append(jsonl_lines([stored(0)]))
     limits = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (target.stat().st_size + 10, limits[1]))
     try:
         with pytest.raises(OSError, match="too large"):
-            sink.append(jsonl_lines([Line(1), Line(2)]))
+            sink.append(jsonl_lines([stored(1), stored(2)]))
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, limits)
-    sink.append(jsonl_lines([Line(1), Line(2)]))  # the publisher's retry
+    sink.append(jsonl_lines([stored(1), stored(2)]))  # the publisher's retry
     sink.close()
     lines = target.read_text().splitlines()
     assert len(lines[1]) == 10  # the torn part, alone
