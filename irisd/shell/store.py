@@ -103,6 +103,16 @@ class Store:
         ).fetchone()
         return Checkpoint(*row) if row else None
 
+    def checkpoint_updated(self, path: str) -> float | None:
+        """When the checkpoint of `path` was last written (Unix seconds), or None."""
+        try:
+            row = self.conn.execute(
+                "SELECT updated FROM checkpoints WHERE path = ?", (path,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StateError(f"cannot read the checkpoint in {self.path}: {exc}") from exc
+        return None if row is None or row[0] is None else float(row[0])
+
     def commit_batch(self, events: Sequence[Event], checkpoint: Checkpoint) -> int:
         """Store `events` and move the checkpoint, atomically. Returns how many rows were new."""
         now = self._clock()

@@ -37,7 +37,6 @@ import contextlib
 import errno
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -242,15 +241,12 @@ class Tailer:
         return True
 
     def _checkpoint_time(self) -> float:
-        """When the checkpoint was last written (wall clock). The store keeps it but does not
-        hand it out; read it here rather than widen the store for this one look-up."""
+        """When the checkpoint was last written (wall clock); infinity when unknown."""
         try:
-            row = self.store.conn.execute(
-                "SELECT updated FROM checkpoints WHERE path = ?", (str(self.path),)
-            ).fetchone()
-        except sqlite3.Error:
-            row = None
-        return float(row[0]) if row and row[0] is not None else float("inf")
+            updated = self.store.checkpoint_updated(str(self.path))
+        except StateError:
+            updated = None
+        return float("inf") if updated is None else updated
 
     def _attach(
         self, fd: int, dev: int, ino: int, fp: str, *, source: str, offset: int, generation: int = 0
