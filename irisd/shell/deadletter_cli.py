@@ -88,8 +88,7 @@ def open_store(args: argparse.Namespace) -> Store:
 
 
 def _configured_database(config: Path | None) -> Path:
-    state = load_settings(config).state
-    return state.dir / state.database
+    return load_settings(config).state.database_path
 
 
 def letter_json(letter: DeadLetter) -> dict[str, object]:
