@@ -30,16 +30,12 @@ def classify_entry(raw: RawEntry, clock: LocalClock, classifier: Classifier) -> 
 def classify_text(
     text: str,
     *,
+    classifier: Classifier,
     tz: tzinfo | None = None,
-    classifier: Classifier | None = None,
     limits: Limits | None = None,
 ) -> list[Classified]:
-    """Parse and classify a whole messages.log text. `tz` defaults to UTC; `classifier` to the
-    default rule table (the one read this function may cause: irisd's own packaged rules)."""
-    if classifier is None:
-        from irisd.rules import default_classifier  # packaged data, read once
-
-        classifier = default_classifier()
+    """Parse and classify a whole messages.log text. `tz` defaults to UTC. The caller brings the
+    rule table (`irisd.rules.default_classifier()` for irisd's own): reading it is I/O."""
     clock = LocalClock(tz or UTC)
     return [
         classify_entry(raw, clock, classifier) for raw in assemble(text.encode(), limits=limits)

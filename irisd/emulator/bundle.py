@@ -35,6 +35,7 @@ from irisd.emulator.bundle_variants import Entry, Focus, Origin, Shape, old_name
 from irisd.emulator.logfmt import is_alert, render
 from irisd.emulator.model import Allocation, settings_from
 from irisd.errors import EmulatorError
+from irisd.rules import default_classifier
 
 LEAD_IN = 12  # a healthy minute before the scenario is armed, so onset shows in every source
 TICKS = 60  # then five simulated minutes of the scenario, at its 5-second tick
@@ -167,7 +168,7 @@ def _refs(name: str, entries: Sequence[Entry]) -> list[Ref]:
 
 def _verify(name: str, text: str, entries: Sequence[Entry], refs: Sequence[Ref]) -> None:
     """Re-read the file with irisd's parser: the answer key must match what irisd sees."""
-    got = classify_text(text)
+    got = classify_text(text, classifier=default_classifier())
     if len(got) != len(entries):
         raise EmulatorError(f"{name}: {len(got)} entries parsed, {len(entries)} written")
     for entry, ref, (parsed, verdict) in zip(entries, refs, got, strict=True):

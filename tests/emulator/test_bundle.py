@@ -24,6 +24,7 @@ from irisd.core.pipeline import Classified, classify_text
 from irisd.emulator import bundle, scenarios
 from irisd.emulator.bundle_write import Output
 from irisd.errors import EmulatorError
+from irisd.rules import default_classifier
 
 ANCHOR = "2026-01-01T00:00:00Z"
 NAMES = scenarios.names()
@@ -42,7 +43,7 @@ def _json(b: bundle.Bundle, name: str) -> Any:
 
 def _entries(b: bundle.Bundle, name: str) -> dict[int, Classified]:
     """Entries of one messages file by offset, every one of them parsed."""
-    got = classify_text(b.artifacts[name].decode())
+    got = classify_text(b.artifacts[name].decode(), classifier=default_classifier())
     assert all(isinstance(c.entry, LogEntry) for c in got), name
     return {c.entry.offset: c for c in got if isinstance(c.entry, LogEntry)}
 

@@ -11,6 +11,7 @@ from irisd.cli import AREAS
 from irisd.core.model import LogEntry
 from irisd.core.pipeline import classify_text
 from irisd.emulator import generate
+from irisd.rules import default_classifier
 
 CMD = [sys.executable, "-m", "irisd.cli", "generate", "--count", "200", "--seed", "5"]
 
@@ -24,7 +25,7 @@ def test_byte_identical_across_processes() -> None:
 
 def test_generated_lines_classify_to_their_codes_and_respect_filters() -> None:
     entries = generate.generate(category="memory", count=100, low=1, high=3, seed=1)
-    classified = classify_text(generate.render_log(entries))
+    classified = classify_text(generate.render_log(entries), classifier=default_classifier())
     assert len(classified) == 100
     for entry, got in zip(entries, classified, strict=True):
         assert isinstance(got.entry, LogEntry)

@@ -14,6 +14,7 @@ from irisd.core.pipeline import classify_text
 from irisd.emulator import control, files
 from irisd.emulator.layout import InstancePaths, init_instance
 from irisd.errors import ControlError, EmulatorError
+from irisd.rules import default_classifier
 from irisd.shell.iris_control import IrisControl
 
 pytestmark = pytest.mark.slow
@@ -34,7 +35,10 @@ def inst(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def _codes(paths: InstancePaths) -> list[str]:
-    return [c.classification.code for c in classify_text(paths.messages.read_text())]
+    return [
+        c.classification.code
+        for c in classify_text(paths.messages.read_text(), classifier=default_classifier())
+    ]
 
 
 async def test_start_and_stop_are_real_and_qlist_is_parsed_by_irisd(inst: InstancePaths) -> None:

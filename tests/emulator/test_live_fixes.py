@@ -28,6 +28,7 @@ from irisd.emulator import control, files, scenarios
 from irisd.emulator.layout import InstancePaths, init_instance
 from irisd.emulator.world import Remedy
 from irisd.errors import EmulatorError
+from irisd.rules import default_classifier
 
 pytestmark = pytest.mark.slow
 SPEED = 400.0  # a 5 s tick every 12.5 ms
@@ -136,7 +137,10 @@ def _state(paths: InstancePaths) -> dict[str, Any]:
 
 
 def _codes(data: bytes) -> set[str]:
-    return {c.classification.code for c in classify_text(data.decode("utf-8", "replace"))}
+    return {
+        c.classification.code
+        for c in classify_text(data.decode("utf-8", "replace"), classifier=default_classifier())
+    }
 
 
 def _wait(ok: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

@@ -155,7 +155,7 @@ async def test_counts_rate_and_restamped_lines(
 
 
 def _assert_lines(out: str, *, count: int) -> None:
-    classified = classify_text(out)
+    classified = classify_text(out, classifier=default_classifier())
     assert len(classified) == count
     entries = [c.entry for c in classified]
     assert all(isinstance(e, LogEntry) for e in entries)
@@ -308,7 +308,7 @@ def test_packaged_examples_are_real_entries_from_log_samples() -> None:
     """What an installed wheel (no log_samples/ beside it) gives the model."""
     packaged = llm.packaged_samples()
     samples = "".join(llm.sample_texts())
-    entries = [c.entry for c in classify_text(packaged)]
+    entries = [c.entry for c in classify_text(packaged, classifier=default_classifier())]
     assert len(entries) > 40
     data = packaged.encode()
     for entry in entries:
@@ -328,5 +328,5 @@ def test_examples_fit_the_ask(category: str | None) -> None:
     ask = llm.Ask(category, 2, 3)
     shots = llm.examples(llm.sample_texts(), ask, default_classifier(), seed=1)
     assert 1 <= len(shots) <= llm.EXAMPLES
-    for got in classify_text("\n".join(shots) + "\n"):
+    for got in classify_text("\n".join(shots) + "\n", classifier=default_classifier()):
         assert ask.wants(got.classification.code, got.entry.severity)

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from irisd.core.pipeline import classify_text
+from irisd.rules import default_classifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))  # its receiver
 from delivery_kit import Receiver, closed_port, serve
@@ -66,7 +67,9 @@ async def test_events_reach_the_webhook_signed_with_ids_of_their_own(
     digest = hashlib.sha256(out).hexdigest()[:12]
     assert {e["source"] for e in events} == {f"generate:7:{digest}"}
     assert {e["host"] for e in events} == {"gen-host"}
-    expected = [c.classification.code for c in classify_text(out.decode())]
+    expected = [
+        c.classification.code for c in classify_text(out.decode(), classifier=default_classifier())
+    ]
     assert [e["code"] for e in sorted(events, key=lambda e: e["offset"])] == expected
     assert "sink hook: delivered 20, skipped 0, dead-lettered 0, unsettled 0" in err.decode()
 

@@ -11,6 +11,7 @@ from irisd.core.model import LogEntry
 from irisd.core.pipeline import classify_text
 from irisd.emulator import offline, scenarios
 from irisd.emulator.logfmt import HEADER
+from irisd.rules import default_classifier
 
 ANCHOR = datetime(2025, 3, 1, 9, 0, 0)
 NAMES = scenarios.names()
@@ -30,7 +31,7 @@ def test_every_line_parses_and_classifies_to_the_promised_code(name: str) -> Non
     offline.apply(play, play.scenario.fix)
     list(offline.run_ticks(play, 5))
     text = offline.render_text(play.entries)
-    classified = classify_text(text)
+    classified = classify_text(text, classifier=default_classifier())
     assert len(classified) == len(play.entries)
     for stamped, got in zip(play.entries, classified, strict=True):
         assert isinstance(got.entry, LogEntry), got.entry
