@@ -90,18 +90,25 @@ def open_database(path: Path, *, busy_timeout: float = 1.0) -> sqlite3.Connectio
     a write that still finds the database locked fails, and its caller retries later."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StateError(f"cannot create state directory {path.parent}: {exc}") from exc
+    try:
         conn = sqlite3.connect(
             path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )
+    except sqlite3.Error as exc:
+        raise StateError(f"cannot use database {path}: {exc}") from exc
+    try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # why: irisd.shell.store's docstring
         conn.execute("PRAGMA cache_size=-1024")  # 1 MiB of pages: writes append, reads are recent
         _migrate(conn)  # before foreign keys are enforced: a migration may rebuild a table
         conn.execute("PRAGMA foreign_keys=ON")
-    except sqlite3.Error as exc:
-        raise StateError(f"cannot use database {path}: {exc}") from exc
-    except OSError as exc:
-        raise StateError(f"cannot create state directory {path.parent}: {exc}") from exc
+    except BaseException as exc:
+        conn.close()  # a database we cannot use is not held open (recovery may move it aside)
+        if isinstance(exc, sqlite3.Error):
+            raise StateError(f"cannot use database {path}: {exc}") from exc
+        raise
     return conn
 
 
@@ -118,7 +125,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version={target + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may have rolled back already (disk full, I/O error): a second ROLLBACK
+            # would fail and hide the error that matters.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
 

@@ -370,3 +370,27 @@ def test_a_version_1_entry_stored_twice_migrates_to_one_row_owing_what_both_owed
     assert [i.seq for i in store.claim("am", limit=10, max_bytes=1 << 20)] == [10]
     assert [(d.sink, d.seq, d.event) for d in store.dead_letters()] == [("am", 10, first)]
     store.close()
+
+
+def test_a_refused_database_is_not_held_open(tmp_path: Path) -> None:
+    """Recovery moves a database it cannot use aside: the refused open must not keep a handle."""
+    path = tmp_path / "irisd.sqlite3"
+    Store(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=9")
+    conn.close()
+
+    def handles() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir() if str(path) in str(_readlink(fd)))
+
+    with pytest.raises(StateError, match="schema 9 is newer"):
+        Store(path)
+    assert handles() == 0
+
+
+def _readlink(fd: Path) -> str:
+    try:
+        return str(fd.readlink())
+    except OSError:
+        return ""
