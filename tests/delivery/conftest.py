@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from delivery_kit import FastClock, Receiver, serve
+from delivery_kit import FastClock, Receiver, receiving
 
 from irisd.shell.outbox import MemoryOutbox
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    runner = await serve(rec)
-    yield rec
-    await runner.cleanup()
+    async with receiving() as rec:
+        yield rec
 
 
 @pytest.fixture

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from delivery_kit import Receiver, closed_port, receiving
 
 from irisd.core.pipeline import classify_text
 from irisd.rules import default_classifier
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "delivery"))  # its receiver
-from delivery_kit import Receiver, closed_port, serve
 
 SECRET = "s3cret-for-tests"
 Cli = Callable[..., Awaitable[tuple[int, str, str]]]
@@ -27,10 +25,8 @@ Cli = Callable[..., Awaitable[tuple[int, str, str]]]
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    runner = await serve(rec)
-    yield rec
-    await runner.cleanup()
+    async with receiving() as rec:
+        yield rec
 
 
 def _config(tmp_path: Path, sinks: str) -> Path:

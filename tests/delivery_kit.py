@@ -7,7 +7,7 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -139,3 +139,14 @@ async def serve(rec: Receiver) -> web.AppRunner:
     port = runner.addresses[0][1]
     rec.url = f"http://127.0.0.1:{port}/hook"
     return runner
+
+
+@contextlib.asynccontextmanager
+async def receiving() -> AsyncIterator[Receiver]:
+    """A `Receiver` serving on a free loopback port for the duration of the block."""
+    rec = Receiver()
+    runner = await serve(rec)
+    try:
+        yield rec
+    finally:
+        await runner.cleanup()
