@@ -215,6 +215,8 @@ class Store:
         kept = {n: b for n, b in self._bits.items() if n in wanted}
         free = (1 << i for i in range(_MAX_SINKS) if (1 << i) not in kept.values())
         added = {n: next(free) for n in wanted if n not in kept}
+        if not gone and not added:  # the usual start: nothing to write, so no write lock to wait on
+            return
         with self._transaction("register sinks") as conn:
             for name, bit in gone.items():
                 conn.execute("UPDATE owed SET bits = bits & ~? WHERE bits & ?", (bit, bit))

@@ -394,3 +394,23 @@ def _readlink(fd: Path) -> str:
         return str(fd.readlink())
     except OSError:
         return ""
+
+
+def test_registering_the_same_sinks_again_writes_nothing(tmp_path: Path) -> None:
+    """A restart with an unchanged configuration must not need the write lock another process
+    (`irisd deadletter retry`) may hold."""
+    path = tmp_path / "irisd.sqlite3"
+    Store(path).register_sinks(["a", "b"])
+    store = Store(path, busy_timeout=0.05)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        store.register_sinks(["a", "b"])
+        assert store.sinks() == ("a", "b")
+        with pytest.raises(StateError, match="locked"):
+            store.register_sinks(["a", "b", "c"])
+        assert store.sinks() == ("a", "b")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        store.close()
