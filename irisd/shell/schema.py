@@ -20,6 +20,12 @@ from irisd.core.eventjson import dumps_event
 from irisd.core.model import Event, Severity
 from irisd.errors import StateError
 
+# Event rows are about 450 bytes of JSON, appended: a 16 KiB page (SQLite's default is 4 KiB)
+# holds 35 of them, so a commit rewrites fewer partly filled pages and the B-trees stay shallower.
+# Measured on bench/ingest.py's rows: inserts about 15% faster. Only a new database takes it; one
+# made with another page size keeps its own (SQLite changes it only by a VACUUM, which irisd does not run).
+PAGE_SIZE: Final = 16384
+
 V1: Final = """
     CREATE TABLE checkpoints (
         path TEXT PRIMARY KEY,
@@ -99,6 +105,7 @@ def open_database(path: Path, *, busy_timeout: float = 1.0) -> sqlite3.Connectio
     except sqlite3.Error as exc:
         raise StateError(f"cannot use database {path}: {exc}") from exc
     try:
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # takes effect only in a new, empty file
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # why: irisd.shell.store's docstring
         conn.execute("PRAGMA cache_size=-1024")  # 1 MiB of pages: writes append, reads are recent

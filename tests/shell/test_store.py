@@ -125,6 +125,22 @@ def test_schema_version_and_wal(store: Store) -> None:
     assert store.path.parent.stat().st_mode & 0o777 == 0o700
 
 
+def test_a_new_database_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    fresh = Store(tmp_path / "new.sqlite3")
+    assert fresh.conn.execute("PRAGMA page_size").fetchone() == (schema.PAGE_SIZE,)
+    fresh.close()
+    old = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(old)
+    conn.execute("CREATE TABLE t (x)")  # a database made with SQLite's default pages
+    (before,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    assert before != schema.PAGE_SIZE
+    reopened = Store(old)
+    assert reopened.conn.execute("PRAGMA page_size").fetchone() == (before,)
+    assert reopened.event_count() == 0
+    reopened.close()
+
+
 def test_reopen_keeps_events_and_checkpoint_and_migrates_nothing(tmp_path: Path) -> None:
     path = tmp_path / "irisd.sqlite3"
     first = Store(path)
