@@ -51,7 +51,10 @@ def test_build_equals_parse_then_from_entry(data: bytes, tz: str) -> None:
 
 def test_ids_are_stable_and_trace_ids_follow_event_ids() -> None:
     assert event_id("db1", "s", 10) == event_id("db1", "s", 10) != event_id("db1", "s", 11)
-    assert len(trace_id(event_id("db1", "s", 10))) == 32
+    eid = event_id("db1", "s", 10)
+    assert len(trace_id(eid)) == 32
+    assert trace_id(eid) == trace_id(eid) != eid
+    assert trace_id("0" * 32) == "0" * 31 + "1"  # W3C forbids an all-zero trace id
 
 
 MIX = [
