@@ -38,7 +38,7 @@ def iso(ts: float | None) -> str | None:
     """
     if ts is None:
         return None
-    fraction, whole = math.modf(ts)
+    fraction, whole = _modf(ts)
     micros = round(fraction * 1e6)
     if micros >= 1_000_000:
         whole, micros = whole + 1, micros - 1_000_000
@@ -51,9 +51,11 @@ def iso(ts: float | None) -> str | None:
             _ISO_SECONDS.clear()
         moment = datetime.fromtimestamp(second, UTC)
         prefix = _ISO_SECONDS[second] = moment.isoformat(timespec="seconds")[:19]
-    return f"{prefix}.{micros // 1000:03d}Z"
+    return prefix + _MILLIS[micros // 1000]
 
 
+_modf: Final = math.modf
+_MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))  # half the cost of a format spec
 _ISO_SECONDS: dict[int, str] = {}
 
 
