@@ -106,7 +106,6 @@ class LineAssembler:
     def __init__(self, *, offset: int = 0, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
         self._fast_max = min(self.limits.max_line_bytes, self.limits.max_entry_bytes)
-        self._overlong_re = re.compile(b"\\n[^\\n]{%d}" % (self.limits.max_line_bytes + 1))
         self._open: _Open | None = None
         self._partial = b""  # the incomplete last line, at most max_line_bytes of it
         self._partial_offset = offset
@@ -260,11 +259,19 @@ class LineAssembler:
             pos = nl + 1
 
     def _has_overlong(self, data: bytes) -> bool:
+        """Whether `data` (starting at a line's start) holds a line of more than max_line_bytes.
+        Each step looks at the next max_line_bytes + 1 bytes from a line start: without a
+        newline among them that line is over-long; else every line up to the last newline found
+        fits, and the next step starts after it. A dump of thousands of short lines takes one
+        step per 64 KiB, not one per line."""
         cap = self.limits.max_line_bytes
-        if len(data) <= cap:
-            return False
-        first = data.find(b"\n")
-        return first > cap or first < 0 or self._overlong_re.search(data) is not None
+        pos, size = 0, len(data)
+        while size - pos > cap:
+            nl = data.rfind(b"\n", pos, pos + cap + 1)
+            if nl < 0:
+                return True
+            pos = nl + 1
+        return False
 
     def _append_line(self, entry: _Open, line: bytes) -> None:
         limits = self.limits

@@ -330,6 +330,20 @@ def test_overlong_line_is_flagged_identically_whatever_the_chunking(
     assert_tiles(found, data)
 
 
+@settings(max_examples=400, deadline=None)
+@given(
+    lines=st.lists(st.integers(min_value=0, max_value=40), max_size=30),
+    cap=st.integers(min_value=1, max_value=30),
+    terminated=st.booleans(),
+)
+def test_overlong_check_agrees_with_splitting_every_line(
+    lines: list[int], cap: int, terminated: bool
+) -> None:
+    data = b"\n".join(b"x" * n for n in lines) + (b"\n" if terminated and lines else b"")
+    assembler = LineAssembler(limits=Limits(max_line_bytes=cap))
+    assert assembler._has_overlong(data) == any(len(p) > cap for p in data.split(b"\n"))
+
+
 def test_one_mebibyte_line_costs_no_more_than_the_cap() -> None:
     data = (H + "z" * (1 << 20) + "\n" + NEXT).encode()
     for chunks in ([], [4096] * 300):
