@@ -109,6 +109,11 @@ class _Unsaved:
 BuilderFactory = Callable[[str], EventBuilder]
 
 
+def source_name(dev: int, ino: int, fp: str, generation: int) -> str:
+    """How a file is named in checkpoints and event ids (see the module docstring)."""
+    return f"{dev:x}:{ino:x}:{fp}:{generation}"
+
+
 def _generation(source: str) -> int:
     tail = source.rsplit(":", 1)[-1]
     return int(tail) if tail.isdigit() else 0
@@ -277,7 +282,7 @@ class Tailer:
             if not first:
                 return False
         f.fingerprint = fingerprint(first)
-        f.source = f"{f.dev:x}:{f.ino:x}:{f.fingerprint}:{f.generation}"
+        f.source = source_name(f.dev, f.ino, f.fingerprint, f.generation)
         f.builder = self.builders(f.source)
         return True
 
