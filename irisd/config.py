@@ -147,6 +147,7 @@ class ApiSection(Section):
 class LogSection(Section):
     format: LogFormat = "auto"
     level: LogLevel = "info"
+    journal_backlog: bool = False  # read at start: see irisd.shell.event_journal
 
     @field_validator("level", "format", mode="before")
     @classmethod

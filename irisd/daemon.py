@@ -34,15 +34,15 @@ from irisd.core.events import EventBuilder
 from irisd.core.lines import Limits
 from irisd.core.logline import LocalClock
 from irisd.core.metrics import Family, MetricsRegistry
-from irisd.core.model import Event
 from irisd.core.redact import Redactor
 from irisd.errors import IrisdError, StateError
 from irisd.rules import build_classifier
 from irisd.shell import gctune
+from irisd.shell.event_journal import MARK_FILE, EventJournal, start_mark
 from irisd.shell.journal import setup_logging
 from irisd.shell.logfile import watch
 from irisd.shell.recovery import Recovery, recover_state
-from irisd.shell.store import Store
+from irisd.shell.store import Checkpoint, Store
 from irisd.shell.systemd import Notifier
 from irisd.shell.tailer import Tailer, TailPolicy
 from irisd.shell.token import load_or_create_token
@@ -106,6 +106,7 @@ class Daemon:
         self.publisher: Publisher | None = None
         self.classifier: Classifier | None = None
         self.recovery: Recovery | None = None
+        self.journal = EventJournal(None, lambda: None)
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self._counters = Counters()
@@ -127,12 +128,13 @@ class Daemon:
         setup_logging(
             settings.log.level, settings.log.format, redactor=redactor_for(settings, token)
         )
+        self.journal = event_journal(settings, self.store)
         self.tailer = Tailer(
             settings.instance.messages_log,
             self.store,
             self._builder,
             tail_policy(settings),
-            on_events=_journal_events,
+            on_events=self.journal,
         )
         publisher, http = self._publisher()
         self.api = await start_server(
@@ -174,6 +176,7 @@ class Daemon:
                 await http.aclose()
             if self.api is not None:
                 await self.api.close()
+            self.journal.close()
             self.store.close()
             log.info("stopped", extra={"irisd_code": "daemon.stopped"})
         return 0
@@ -431,22 +434,22 @@ def store_events(store: Store, query: EventQuery) -> list[EventRow]:
     return [EventRow(seq, event) for seq, event in rows]
 
 
-_EVENT_LOG = logging.getLogger("irisd.event")
+def event_journal(settings: Settings, store: Store) -> EventJournal:
+    """Severe and fatal entries to irisd's log; the backlog found at first start only counted,
+    unless `[log] journal_backlog`. Before the tailer reads: the mark is where it starts."""
+    path = settings.instance.messages_log
+    if settings.log.journal_backlog:
+        return EventJournal(None, lambda: None)
+    mark_file = settings.state.dir / MARK_FILE
+    mark = start_mark(mark_file, path, fresh=store.checkpoint(str(path)) is None)
+    return EventJournal(mark, lambda: _committed(store, path))
 
 
-def _journal_events(events: Sequence[Event]) -> None:
-    """Severe and fatal IRIS entries also go to the journal, under their taxonomy code, so an
-    operator can `journalctl -u irisd IRISD_CODE=journal.error`."""
-    for e in events:
-        if e.severity >= 2:
-            level = logging.CRITICAL if e.severity == 3 else logging.ERROR
-            _EVENT_LOG.log(
-                level,
-                "%s: %s",
-                e.code,
-                e.message.partition("\n")[0],
-                extra={"irisd_code": e.code, "event_id": e.event_id, "trace_id": e.trace_id},
-            )
+def _committed(store: Store, path: Path) -> Checkpoint | None:
+    try:
+        return store.checkpoint(str(path))
+    except sqlite3.Error:  # busy, say: the journal asks again after the next batch
+        return None
 
 
 def run(settings: Settings, *, config_path: Path | None = None) -> int:
