@@ -55,7 +55,8 @@ async def stored(daemon: Daemon, n: int) -> None:
 
         async def caught_up() -> bool:
             tail = (await api.status())["tail"]
-            return tail["entries"] == n and tail["lag_bytes"] == 0  # type: ignore[index]
+            assert isinstance(tail, dict)
+            return bool(tail["entries"] == n and tail["lag_bytes"] == 0)
 
         await until(caught_up, within=30)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from irisd.config import Settings
+from irisd.config import InstanceSection, LogSection, Settings, StateSection
 from irisd.core.events import EventBuilder
 from irisd.core.logline import LocalClock
 from irisd.daemon import event_journal
@@ -77,9 +77,9 @@ class Rig:
     def start(self, *, chunk: int = 64 << 10, journal_backlog: bool = False) -> None:
         """As the daemon starts: the journal (and so the mark) first, then the tailer."""
         settings = Settings(
-            instance={"messages_log": self.log},
-            state={"dir": self.state},
-            log={"journal_backlog": journal_backlog},
+            instance=InstanceSection(messages_log=self.log),
+            state=StateSection(dir=self.state),
+            log=LogSection(journal_backlog=journal_backlog),
         )
         self.journal = event_journal(settings, self.store)
         policy = TailPolicy(poll_interval=0.05, entry_linger=0.5, read_chunk_bytes=chunk)
@@ -109,7 +109,9 @@ class Rig:
 
     def counts(self) -> list[tuple[int, int]]:
         """(severe, fatal) of each backlog line, in order."""
-        return [(r.irisd_severe, r.irisd_fatal) for r in self.count_records()]
+        return [
+            (r.__dict__["irisd_severe"], r.__dict__["irisd_fatal"]) for r in self.count_records()
+        ]
 
     def order(self) -> list[str]:
         """What was logged, in order: "count" for a backlog line, else the entry's number."""
@@ -202,7 +204,7 @@ def test_an_unreadable_mark_file_means_no_backlog_and_says_so(
     assert load_mark(file, Path("/x")) is None
     [record] = caplog.records
     assert record.levelno == logging.WARNING
-    assert record.irisd_code == "log.backlog_mark_unreadable"
+    assert record.__dict__["irisd_code"] == "log.backlog_mark_unreadable"
 
 
 # -- the journal over a real tailer ------------------------------------------------------------------
