@@ -37,7 +37,7 @@ from irisd.core.metrics import Family, MetricsRegistry
 from irisd.core.redact import Redactor
 from irisd.errors import IrisdError, StateError
 from irisd.rules import build_classifier
-from irisd.shell import gctune
+from irisd.shell import gctune, malloc
 from irisd.shell.event_journal import MARK_FILE, EventJournal, start_mark
 from irisd.shell.journal import setup_logging
 from irisd.shell.logfile import watch
@@ -104,6 +104,7 @@ class Daemon:
         self.tailer: Tailer | None = None
         self.api: ApiServer | None = None
         self.publisher: Publisher | None = None
+        self._releaser = malloc.Releaser()
         self.classifier: Classifier | None = None
         self.recovery: Recovery | None = None
         self.journal = EventJournal(None, lambda: None)
@@ -144,6 +145,7 @@ class Daemon:
         stop_watch = watch(settings.instance.messages_log, self.tailer.wake, loop)
         self._signals(loop)
         gctune.settle()  # start-up is over: see irisd.shell.gctune
+        malloc.tune()  # and irisd.shell.malloc
         log.info(
             "irisd %s ready: following %s, API on %s",
             __version__,
@@ -264,10 +266,12 @@ class Daemon:
 
     async def _housekeeping(self) -> None:
         interval = self.notifier.watchdog_interval()
-        period = min(self.settings.daemon.status_interval, interval / 2 if interval else 3600)
+        # At least once a second, so the heap is trimmed soon after a burst (_release_memory).
+        period = min(self.settings.daemon.status_interval, interval / 2 if interval else 1.0, 1.0)
         last_status = 0.0
         last_prune = time.monotonic()
         while True:
+            self._release_memory()
             now = time.monotonic()
             if interval and self._making_progress(interval):
                 self.notifier.watchdog()
@@ -278,6 +282,17 @@ class Daemon:
                 self._prune(self.store)
                 last_prune = now
             await asyncio.sleep(period)
+
+    def _release_memory(self) -> None:
+        """Once a burst is worked through (read, and delivered where sinks are configured),
+        give the heap's free pages back: see irisd.shell.malloc."""
+        if self.tailer is None:
+            return
+        work, caught_up = self.tailer.stats.entries, self.tailer.stats.lag_bytes == 0
+        if self.publisher is not None:
+            work += self.publisher.acked_total()
+            caught_up = caught_up and not self.publisher.draining
+        self._releaser.after(work, caught_up=caught_up)
 
     @staticmethod
     def _prune(store: Store) -> None:

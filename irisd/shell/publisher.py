@@ -159,6 +159,15 @@ class Publisher:
             for driver in self._drivers:
                 group.create_task(self.run_sink(driver), name=f"publish-{driver.options.name}")
 
+    @property
+    def draining(self) -> bool:
+        """Whether some sink is working through a backlog (its last claim was a full batch)."""
+        return any(self._backlog.values())
+
+    def acked_total(self) -> int:
+        """Events delivered so far, every sink together."""
+        return int(sum(sample.value for sample in self.counters.acked.samples()))
+
     def close(self) -> None:
         self._closing.set()
         self._wake_all()
