@@ -82,7 +82,10 @@ class Store:
         self.capacity = capacity
         self.retain_events = retain_events
         self._clock = clock
-        self._bits: dict[str, int] = dict(self.conn.execute("SELECT name, bit FROM sinks"))
+        # In registration order: rows are inserted in configuration order (see `register_sinks`).
+        self._bits: dict[str, int] = dict(
+            self.conn.execute("SELECT name, bit FROM sinks ORDER BY rowid")
+        )
         self._in_flight: dict[str, set[int]] = {name: set() for name in self._bits}
         self._listeners: list[Listener] = []
         self._owed_rows = self._count("SELECT count(*) FROM owed")
@@ -205,30 +208,51 @@ class Store:
     # -- the outbox (irisd.shell.outbox.Outbox) ----------------------------------------------------
 
     def sinks(self) -> Sequence[str]:
-        return tuple(sorted(self._bits, key=self._bits.__getitem__))
+        """In the configuration's order of the last `register_sinks`; in a store just opened, the
+        order the sinks were first registered in."""
+        return tuple(self._bits)
 
     def register_sinks(self, names: Sequence[str]) -> None:
+        """Make `names` the registered sinks. A sink left out forgets what it owed; a sink added
+        is owed what is stored from now on, and inherits the debts of sinks the `sinks` table
+        no longer knows.
+
+        Such orphaned bits come only from a salvage that lost `sinks` rows but kept `owed` rows
+        (a removal clears its bit). Nothing may be lost and a receiver drops duplicates, so each
+        row carrying a bit no sink in the table holds is owed to every sink this call adds, or,
+        if it adds none, to every configured sink; with none configured, nothing is owed.
+        The usual start (same sinks, no orphans) costs one read and writes nothing, so it never
+        waits for the write lock `irisd deadletter` may hold."""
         wanted = list(dict.fromkeys(names))
         if len(wanted) > _MAX_SINKS:
             raise StateError(f"at most {_MAX_SINKS} sinks are supported, {len(wanted)} configured")
         gone = {n: b for n, b in self._bits.items() if n not in wanted}
-        kept = {n: b for n, b in self._bits.items() if n in wanted}
+        kept = {n: self._bits[n] for n in wanted if n in self._bits}
         free = (1 << i for i in range(_MAX_SINKS) if (1 << i) not in kept.values())
         added = {n: next(free) for n in wanted if n not in kept}
-        if not gone and not added:  # the usual start: nothing to write, so no write lock to wait on
+        unknown = ~self._all_bits()  # every bit no row of `sinks` holds, as a signed 64-bit mask
+        if not gone and not added and not self._owes(unknown):
+            self._bits = kept  # only the order may have changed
             return
+        heirs = _mask(added.values()) or _mask(kept.values())
         with self._transaction("register sinks") as conn:
-            for name, bit in gone.items():
-                conn.execute("UPDATE owed SET bits = bits & ~? WHERE bits & ?", (bit, bit))
-                conn.execute("DELETE FROM owed WHERE bits = 0")
-                conn.execute("DELETE FROM dead_letters WHERE sink = ?", (name,))
-                conn.execute("DELETE FROM sinks WHERE name = ?", (name,))
+            adopted = _rewrite_debts(conn, _mask(gone.values()), unknown, heirs)
+            conn.executemany("DELETE FROM dead_letters WHERE sink = ?", [(n,) for n in gone])
+            conn.executemany("DELETE FROM sinks WHERE name = ?", [(n,) for n in gone])
             conn.executemany("INSERT INTO sinks (name, bit) VALUES (?, ?)", added.items())
         # Memory follows the database only once it committed: a failed registration changes nothing.
-        self._bits = {**kept, **added}
+        self._bits = {n: kept.get(n) or added[n] for n in wanted}
         self._in_flight = {n: self._in_flight.get(n, set()) for n in self._bits}
-        self._cursor = {n: self._cursor.get(n, 0) for n in self._bits}
+        # An heir may now owe rows below its cursor: it starts its next claim from the beginning.
+        self._cursor = {n: 0 if adopted else self._cursor.get(n, 0) for n in self._bits}
         self._owed_rows = self._count("SELECT count(*) FROM owed")
+        if adopted:
+            self._notify()
+
+    def _owes(self, mask: int) -> bool:
+        """Whether any owed row carries a bit of `mask` (a scan of `owed` that stops at the first)."""
+        row = self.conn.execute("SELECT 1 FROM owed WHERE bits & ? LIMIT 1", (mask,)).fetchone()
+        return row is not None
 
     def claim(self, sink: str, *, limit: int, max_bytes: int) -> list[OutboxItem]:
         bit = self._bits[sink]
@@ -414,6 +438,26 @@ class Store:
     def _notify(self) -> None:
         for listener in self._listeners:
             listener()
+
+
+def _mask(bits: Iterable[int]) -> int:
+    mask = 0
+    for bit in bits:
+        mask |= bit
+    return mask
+
+
+def _rewrite_debts(conn: sqlite3.Connection, gone: int, unknown: int, heirs: int) -> int:
+    """Clear the bits of sinks removed, then hand rows carrying `unknown` bits to `heirs`, in that
+    order: an added sink may take a removed sink's bit. Returns how many rows were handed on."""
+    if gone:
+        conn.execute("UPDATE owed SET bits = bits & ? WHERE bits & ?", (~gone, gone))
+    adopted = conn.execute(
+        "UPDATE owed SET bits = (bits & ?) | ? WHERE bits & ?", (~unknown, heirs, unknown)
+    ).rowcount
+    if gone or (adopted and not heirs):
+        conn.execute("DELETE FROM owed WHERE bits = 0")
+    return adopted
 
 
 def _seq_filters(seqs: Sequence[int]) -> Iterable[tuple[str, tuple[int, ...]]]:
