@@ -260,14 +260,26 @@ def _settle_outbox(dst: sqlite3.Connection, lost: Mapping[str, int]) -> None:
     (`owed`: which sinks still owe an event's `seq`; `sinks`: their bits) and does nothing to a
     schema without them. An `owed` row whose event was lost goes: the log is read again and the
     event owed anew. If `owed` or `dead_letters` rows were lost, no one can tell which events
-    were delivered, so every event is owed to every sink again; receivers drop what they have."""
+    were delivered, so every event is owed to every sink again; receivers drop what they have.
+
+    A row is never dropped for carrying the bit of a sink whose `sinks` row was lost: the store
+    hands such orphaned bits on when the sinks are registered (`Store.register_sinks`). When
+    `sinks` rows were lost, "every sink" includes those unknown ones, so the events owed again
+    also carry a bit no surviving sink holds, for that same rule to act on."""
     tables = {r[0] for r in dst.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not {"events", "owed", "sinks"} <= tables:
         return
     dst.execute("DELETE FROM owed WHERE seq NOT IN (SELECT seq FROM events)")
     every = dst.execute("SELECT coalesce(sum(bit), 0) FROM sinks").fetchone()[0]  # one bit each
+    if lost.get("sinks"):
+        every |= ~every & (every + 1)  # the lowest bit no surviving sink holds
     if (lost.get("owed") or lost.get("dead_letters")) and every:
-        dst.execute("INSERT OR REPLACE INTO owed (seq, bits) SELECT seq, ? FROM events", (every,))
+        # `WHERE true`: SQLite needs a WHERE before an upsert's ON CONFLICT in INSERT ... SELECT.
+        dst.execute(
+            "INSERT INTO owed (seq, bits) SELECT seq, ? FROM events WHERE true"
+            " ON CONFLICT (seq) DO UPDATE SET bits = bits | excluded.bits",
+            (every,),
+        )
 
 
 def _parents_first(dst: sqlite3.Connection, tables: list[str]) -> list[str]:
