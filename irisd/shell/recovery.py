@@ -353,6 +353,9 @@ def _step_over(src: sqlite3.Connection, table: str, after: int) -> int | None:
         except sqlite3.DatabaseError:
             step *= 2
             continue
+        if row is not None and row[0] <= after + step:
+            step *= 2  # a damaged interior page answered with a row behind us: never go back
+            continue
         return None if row is None else int(row[0]) - 1
     return None
 
