@@ -9,7 +9,14 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-PAGE = 4096
+
+
+def page_size(db: Path) -> int:
+    """The page size the database file declares in its header (bytes 16-17; 1 means 65,536)."""
+    with open(db, "rb") as f:
+        header = f.read(100)
+    size = int.from_bytes(header[16:18], "big")
+    return 65536 if size == 1 else size
 
 
 def leaf_page(db: Path, table: str, which: int | None = None) -> int:
@@ -20,13 +27,15 @@ def leaf_page(db: Path, table: str, which: int | None = None) -> int:
         pages = [r[0] for r in conn.execute(query, (table,))]
     finally:
         conn.close()
-    return pages[len(pages) // 2 if which is None else min(which, len(pages) - 1)]
+    return int(pages[len(pages) // 2 if which is None else min(which, len(pages) - 1)])
 
 
-def overwrite_page(db: Path, page: int, data: bytes) -> None:
+def overwrite_page(db: Path, page: int, seed: int) -> None:
+    """Replace page number `page` (1-based) with random bytes from `seed`, a whole page of them."""
+    size = page_size(db)
     with open(db, "r+b") as f:
-        f.seek((page - 1) * PAGE)
-        f.write(data.ljust(PAGE, b"\0")[:PAGE])
+        f.seek((page - 1) * size)
+        f.write(random.Random(seed).randbytes(size))
 
 
 def garbage(db: Path) -> None:
@@ -38,7 +47,7 @@ def truncated(db: Path) -> None:
 
 
 def torn_page(db: Path, which: int | None = None) -> None:
-    overwrite_page(db, leaf_page(db, "events", which), random.Random(2).randbytes(PAGE))
+    overwrite_page(db, leaf_page(db, "events", which), seed=2)
 
 
 def zero_length(db: Path) -> None:
@@ -49,6 +58,7 @@ def foreign_wal(db: Path) -> None:
     """The -wal of another database (same page size) beside ours, as a careless copy leaves."""
     other = db.with_name("other.sqlite3")
     conn = sqlite3.connect(other, isolation_level=None)
+    conn.execute(f"PRAGMA page_size={page_size(db)}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA wal_autocheckpoint=0")
     conn.execute("CREATE TABLE notes (body TEXT)")

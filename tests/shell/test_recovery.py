@@ -191,7 +191,7 @@ def test_damaged_index_only_keeps_every_row_the_checkpoint_and_what_sinks_are_ow
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NULL"
     ).fetchall()  # the UNIQUE constraint's index
     conn.close()
-    overwrite_page(setup.db, leaf_page(setup.db, index), random.Random(4).randbytes(4096))
+    overwrite_page(setup.db, leaf_page(setup.db, index), seed=4)
 
     recovery = recover_state(setup.db, now=lambda: NOW)
 
@@ -233,7 +233,7 @@ def owed_after_recovery(setup: Setup) -> tuple[set[str], int]:
 
 def test_lost_event_rows_are_owed_again_and_leave_no_orphans(setup: Setup) -> None:
     still_owed = tail_with_a_sink_acking_the_first(setup, 100)
-    overwrite_page(setup.db, leaf_page(setup.db, "events", 20), random.Random(5).randbytes(4096))
+    overwrite_page(setup.db, leaf_page(setup.db, "events", 20), seed=5)
     recovery = recover_state(setup.db, now=lambda: NOW)
     assert recovery is not None
     assert recovery.skipped
@@ -246,7 +246,7 @@ def test_lost_event_rows_are_owed_again_and_leave_no_orphans(setup: Setup) -> No
 def test_lost_outbox_rows_make_every_event_owed_again(setup: Setup) -> None:
     """Which events were delivered is no longer known: send them all again (receivers dedupe)."""
     still_owed = tail_with_a_sink_acking_the_first(setup, 100)
-    overwrite_page(setup.db, leaf_page(setup.db, "owed", 0), random.Random(6).randbytes(4096))
+    overwrite_page(setup.db, leaf_page(setup.db, "owed", 0), seed=6)
     recovery = recover_state(setup.db, now=lambda: NOW)
     assert recovery is not None
     assert recovery.skipped
