@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 
-
 def page_size(db: Path) -> int:
     """The page size the database file declares in its header (bytes 16-17; 1 means 65,536)."""
     with open(db, "rb") as f:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import random
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
