@@ -319,7 +319,9 @@ async def main(args: argparse.Namespace) -> None:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     shippers: list[Shipper] = [Irisd(args.linger_ms, args.concurrency)]
-    if SYSLOG_NG:
+    if args.irisd_only:
+        pass
+    elif SYSLOG_NG:
         shippers.append(SyslogNg())
     else:
         print("syslog-ng not installed (apt-get install syslog-ng-core syslog-ng-mod-http)")
@@ -357,6 +359,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--linger-ms", type=int, default=5, help="irisd sink linger_ms")
     parser.add_argument("--concurrency", type=int, default=4, help="irisd sink concurrency")
     parser.add_argument("--message", default=MESSAGE, help="[Category] text of every line")
+    parser.add_argument(
+        "--irisd-only", action="store_true", help="skip syslog-ng (no ratio is printed)"
+    )
     return parser.parse_args()
 
 

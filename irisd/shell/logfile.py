@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,20 +53,46 @@ def first_line(fd: int) -> bytes | None:
 def watch(
     path: Path, wake: Callable[[], None], loop: asyncio.AbstractEventLoop
 ) -> Callable[[], None]:
-    """Wake the tailer on any inotify event in the log's directory. Returns a function to stop.
+    """Wake the tailer when the log, or a file named like its rotations, is written, created,
+    renamed or deleted in the log's directory. Returns a function to stop.
 
     Only a hint: if the directory is missing or inotify fails, the poll interval still applies.
+    Opens and closes (the tailer's own among them) are not asked for; other files in the
+    directory (an IRIS `mgr/` holds the IRISSYS database, alerts.log, iris.ids, ...) do not wake
+    it; and a burst of events while one wake-up is pending on the loop adds nothing to it.
     """
-    from watchdog.events import FileSystemEvent, FileSystemEventHandler
+    from watchdog.events import (
+        FileCreatedEvent,
+        FileDeletedEvent,
+        FileModifiedEvent,
+        FileMovedEvent,
+        FileSystemEvent,
+        FileSystemEventHandler,
+    )
     from watchdog.observers import Observer
+
+    prefix = path.stem + "."  # messages.log, messages.old_YYYYMMDD, messages.log.1
+    pending = threading.Event()
+
+    def concerns(name: bytes | str) -> bool:
+        return Path(os.fsdecode(name)).name.startswith(prefix)
+
+    def fire() -> None:  # on the loop thread
+        pending.clear()  # before waking: an event from now on schedules another wake-up
+        wake()
 
     class _Handler(FileSystemEventHandler):
         def on_any_event(self, event: FileSystemEvent) -> None:
-            loop.call_soon_threadsafe(wake)
+            if pending.is_set() or event.is_directory:
+                return
+            if concerns(event.src_path) or (event.dest_path and concerns(event.dest_path)):
+                pending.set()
+                loop.call_soon_threadsafe(fire)
 
+    wanted = [FileModifiedEvent, FileCreatedEvent, FileMovedEvent, FileDeletedEvent]
     observer = Observer()
     try:
-        observer.schedule(_Handler(), str(path.parent), recursive=False)
+        observer.schedule(_Handler(), str(path.parent), recursive=False, event_filter=wanted)
         observer.start()
     except OSError as exc:
         log.warning(
