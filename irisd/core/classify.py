@@ -65,7 +65,10 @@ ERROR_TYPES: Final = frozenset(
     ]
 )
 _CODE: Final = re.compile(r"[a-z]+\.[a-z0-9_]+(?:\.[a-z0-9_]+)?")
-_DIGITS: Final = str.maketrans("0123456789", "0000000000")
+# Digits masked in the key's UTF-8 bytes: bytes.translate is a table lookup per byte, about 15x
+# faster than str.translate's dict lookups, and the same shapes (no multi-byte UTF-8 sequence
+# holds an ASCII byte, so a key's digits are exactly its bytes 0x30-0x39).
+_DIGITS: Final = bytes.maketrans(b"0123456789", b"0000000000")
 _KEY_LINE_MAX: Final = 300
 # Cache bounds, in entries. Keys run to a few hundred characters; a log whose messages all differ
 # (a counter, a pid, a hex id in the text) fills a cache to its bound, which is then memory the
@@ -127,7 +130,7 @@ class Classifier:
         self.rules = tuple(rules)
         self._sensitive = tuple(i for i, r in enumerate(self.rules) if r.digit_sensitive)
         self._exact: dict[str, tuple[Classification, ...]] = {}
-        self._shape: dict[str, tuple[int, tuple[Classification, ...]]] = {}
+        self._shape: dict[bytes, tuple[int, tuple[Classification, ...]]] = {}
         self._unknown = tuple(
             Classification(f"unknown.{SEVERITY_NAMES[s]}", "none" if s == 0 else "unknown", s, "")
             for s in Severity
@@ -147,7 +150,7 @@ class Classifier:
         when it reads no literal digit, matches every key of that shape, and every rule ahead
         of it that reads none fails on all of them; only the few digit-reading rules ahead of it
         must be asked again for each key."""
-        shape = key.translate(_DIGITS)
+        shape = key.encode("utf-8", "surrogatepass").translate(_DIGITS)
         cached = self._shape.get(shape)
         if cached is not None:
             result = self._digit_rules_before(cached[0], key) or cached[1]
@@ -182,7 +185,7 @@ class Classifier:
         )
 
     @staticmethod
-    def _remember(cache: dict[str, Any], key: str, value: Any, limit: int) -> None:
+    def _remember(cache: dict[Any, Any], key: str | bytes, value: Any, limit: int) -> None:
         if len(cache) >= limit:
             cache.clear()
         cache[key] = value

@@ -415,6 +415,34 @@ def test_shape_cache_agrees_with_fresh_classification_on_the_sample() -> None:
         )
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    pattern=st.sampled_from([p.values[0] for p in DIGIT_PATTERNS]),
+    parts=st.lists(
+        st.one_of(
+            st.integers(0, 99).map(str),
+            st.text(
+                alphabet="é€ü٣߁٢ \u00a0x=", max_size=4
+            ),  # non-ASCII, and digits of other scripts
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    repeat=st.integers(1, 3),
+)
+def test_cached_answers_equal_fresh_answers_for_text_beyond_ascii(
+    pattern: str, parts: list[str], repeat: int
+) -> None:
+    """The shape is taken from the key's UTF-8 bytes: non-ASCII text and digits of other scripts
+    (which `\\d` matches, and which are not masked) must not make two keys of different answers
+    share a shape."""
+    cached = digit_rules(pattern)
+    texts = [f"Error {''.join(parts)}"] * repeat + [f"Error {'7'.join(parts)}= ü"]
+    for text in texts:
+        fresh = digit_rules(pattern).classify("Généric.Event", text, Severity.WARNING)
+        assert cached.classify("Généric.Event", text, Severity.WARNING) == fresh
+
+
 def test_key_is_category_and_first_two_lines() -> None:
     assert key_of("A.B", "one\ntwo\nthree") == "A.B\0one\ntwo"
     assert key_of(None, "only") == "\0only\n"
