@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from delivery_kit import make_events
+from tail_kit import Clock
 
 from irisd.core.eventjson import dumps_event, loads_event
 from irisd.core.model import Event
@@ -14,19 +15,11 @@ from irisd.shell.outbox import MemoryOutbox, Outbox
 from irisd.shell.store import Checkpoint, Store
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Harness:
     """An outbox plus the one thing the Protocol leaves to each implementation: storing events."""
 
     def __init__(self, kind: str, tmp_path: Path) -> None:
-        self.clock = Clock()
+        self.clock = Clock(1_000.0)
         self.kind = kind
         self.path = tmp_path / "irisd.sqlite3"
         self.outbox: Outbox = self._open()

@@ -13,16 +13,13 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from datetime import UTC
 from pathlib import Path
 
 import pytest
+from tail_kit import Clock, builder
 
 from irisd.config import InstanceSection, LogSection, Settings, StateSection
-from irisd.core.events import EventBuilder
-from irisd.core.logline import LocalClock
 from irisd.daemon import event_journal
-from irisd.rules import default_classifier
 from irisd.shell.event_journal import (
     CODE,
     MARK_FILE,
@@ -47,14 +44,6 @@ def entry(n: int, severity: int) -> bytes:
 def entries(numbers: range, severity: int = 2) -> bytes:
     """Entries numbered `numbers`; every third one is fatal when `severity` is 2."""
     return b"".join(entry(n, 3 if severity == 2 and n % 3 == 0 else severity) for n in numbers)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Rig:
@@ -126,16 +115,6 @@ class Rig:
 
     def count_records(self) -> list[logging.LogRecord]:
         return [r for r in self.caplog.records if getattr(r, "irisd_code", "") == CODE]
-
-
-def builder(source: str) -> EventBuilder:
-    return EventBuilder(
-        host="db1",
-        instance="IRIS",
-        source=source,
-        clock=LocalClock(UTC),
-        classifier=default_classifier(),
-    )
 
 
 @pytest.fixture

@@ -24,11 +24,9 @@ from damage_kit import (
     truncated,
     zero_length,
 )
+from tail_kit import Clock, builder
 
-from irisd.core.events import EventBuilder
-from irisd.core.logline import LocalClock
 from irisd.errors import StateError
-from irisd.rules import default_classifier
 from irisd.shell.recovery import diagnose, is_corruption, recover_state
 from irisd.shell.store import Store
 from irisd.shell.tailer import Tailer, TailPolicy
@@ -43,23 +41,6 @@ def entries(numbers: range) -> bytes:
     return b"".join(
         f"11/14/25-10:00:00:{n % 1000:03d} (4242) 0 [Utility.Event] entry {n} {pad}\n".encode()
         for n in numbers
-    )
-
-
-class Clock:
-    now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def builder(source: str) -> EventBuilder:
-    return EventBuilder(
-        host="db1",
-        instance="IRIS",
-        source=source,
-        clock=LocalClock(UTC),
-        classifier=default_classifier(),
     )
 
 

@@ -13,30 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tail_kit import event
 
-from irisd.core.model import Event, Severity
+from irisd.core.model import Event
 from irisd.errors import StateError
 from irisd.shell import schema
 from irisd.shell.store import Checkpoint, Store
-
-
-def event(n: int, **changes: object) -> Event:
-    base = Event(
-        event_id=f"{n:032x}",
-        trace_id=f"{n + 1:032x}",
-        host="db1",
-        instance="IRIS",
-        source="803:1a2b:fp:0",
-        offset=n * 100,
-        timestamp=1_763_106_355.0 + n,
-        severity=Severity(n % 4),
-        code=("journal.error", "journal.switch", "database.mounted", "unknown.info")[n % 4],
-        error_type="resource",
-        category="Generic.Event",
-        pid=4000 + n,
-        message=f"message {n}",
-    )
-    return base._replace(**changes)  # type: ignore[arg-type]
 
 
 def checkpoint(offset: int, path: str = "/iris/mgr/messages.log") -> Checkpoint:

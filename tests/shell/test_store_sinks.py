@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from damage_kit import leaf_page
+from tail_kit import event as stored_event
 
 from irisd.core.model import Event, Severity
 from irisd.errors import StateError
@@ -24,20 +25,8 @@ ALL = 1 << 30
 
 
 def event(n: int) -> Event:
-    return Event(
-        event_id=f"{n:032x}",
-        trace_id=f"{n + 1:032x}",
-        host="db1",
-        instance="IRIS",
-        source="803:1a2b:fp:0",
-        offset=n * 100,
-        timestamp=1_763_106_355.0 + n,
-        severity=Severity.WARNING,
-        code="journal.error",
-        error_type="resource",
-        category="Generic.Event",
-        pid=4000 + n,
-        message=f"message {n} " + "x" * 300,
+    return stored_event(
+        n, severity=Severity.WARNING, code="journal.error", message=f"message {n} " + "x" * 300
     )
 
 

@@ -17,17 +17,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC
 from pathlib import Path
 
 import pytest
+from tail_kit import Clock, builder
 
-from irisd.core.events import EventBuilder
 from irisd.core.lines import Limits
-from irisd.core.logline import LocalClock
 from irisd.core.model import Event
 from irisd.errors import StateError
-from irisd.rules import default_classifier
 from irisd.shell.logfile import watch
 from irisd.shell.store import Store
 from irisd.shell.tailer import Tailer, TailPolicy
@@ -48,14 +45,6 @@ def entries(numbers: range, *, detail: bool = False) -> bytes:
     return b"".join(entry(n, detail=detail) for n in numbers)
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Rig:
     """A log directory, a store, and the tailers made over them; records every event emitted."""
 
@@ -64,7 +53,7 @@ class Rig:
         self.dir.mkdir()
         self.log = self.dir / "messages.log"
         self.store = Store(tmp_path / "state" / "irisd.sqlite3")
-        self.clock = FakeClock()
+        self.clock = Clock()
         self.emitted: list[Event] = []
         self.policy = TailPolicy(
             **{"poll_interval": 0.05, "entry_linger": 0.5, "rotate_wait": 0.2, **policy}  # type: ignore[arg-type]
@@ -83,15 +72,7 @@ class Rig:
         self.tailers.append(t)
         return t
 
-    @staticmethod
-    def builder(source: str) -> EventBuilder:
-        return EventBuilder(
-            host="db1",
-            instance="IRIS",
-            source=source,
-            clock=LocalClock(UTC),
-            classifier=default_classifier(),
-        )
+    builder = staticmethod(builder)
 
     def write(self, data: bytes, path: Path | None = None) -> None:
         with open(path or self.log, "ab") as f:
