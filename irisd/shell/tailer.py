@@ -160,7 +160,12 @@ class Tailer:
                 progressed = self.step()
                 if self._stalled is None:  # a round the store refused is no progress
                     self.stats.heartbeat = self._clock()
-                if not progressed:
+                if progressed:
+                    # One chunk read and committed: let the rest of the daemon run before the
+                    # next (the API, the publisher, signals, the watchdog ping), or a backlog of
+                    # millions of lines would hold the event loop for as long as it takes.
+                    await asyncio.sleep(0)
+                else:
                     await self._sleep(self._idle_timeout())
         finally:
             self.close()

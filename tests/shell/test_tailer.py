@@ -585,6 +585,35 @@ async def test_run_is_woken_by_inotify_long_before_the_poll_interval(tmp_path: P
     rig.close()
 
 
+async def test_run_lets_the_event_loop_turn_between_chunks_of_a_backlog(tmp_path: Path) -> None:
+    """A backlog is read a chunk at a time, and other tasks (the API, the publisher, signal
+    handlers, the watchdog ping) run between chunks: a large messages.log at first start must
+    not hold the loop until its end (a /health that waited 5 s on 1M lines, a systemd watchdog
+    that would kill irisd on a larger log)."""
+    total = 3000
+    rig = Rig(tmp_path, read_chunk_bytes=4096, entry_linger=0.0)
+    rig.write(entries(range(total)))  # about 75 chunks of 4 KiB
+    tailer = rig.tailer(clock=time.monotonic)
+    seen_mid_backlog: list[int] = []
+
+    async def other_task() -> None:
+        while len(rig.emitted) < total:
+            if rig.emitted:
+                seen_mid_backlog.append(len(rig.emitted))
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(tailer.run())
+    try:
+        await asyncio.wait_for(other_task(), 30)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert len(set(seen_mid_backlog)) >= 10  # it ran between many chunks, not only at the end
+    rig.assert_exactly_once(range(total))
+    rig.close()
+
+
 async def until(condition: Callable[[], bool], within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
