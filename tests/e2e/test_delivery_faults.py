@@ -197,8 +197,15 @@ class Writer:
 
 
 async def stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, and the exit status. A daemon that has not exited 30 s later is killed (so it
+    cannot outlive its test), and the test fails saying so; its stderr is in the rig's root."""
     proc.send_signal(signal.SIGTERM)
-    return await asyncio.to_thread(proc.wait, 30)
+    try:
+        return await asyncio.to_thread(proc.wait, 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        await asyncio.to_thread(proc.wait)
+        raise AssertionError("the daemon did not exit within 30 s of SIGTERM") from None
 
 
 def verdict(receiver: Receiver, written: int) -> tuple[int, int]:
