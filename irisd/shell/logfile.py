@@ -32,6 +32,17 @@ def head_fingerprint(fd: int) -> str:
     return fingerprint(first if first is not None else os.pread(fd, FP_MAX, 0))
 
 
+def rotation_prefix(log: Path) -> str:
+    """Files beside `log` named `<stem>.*` are its rotations: IRIS renames messages.log to
+    messages.old_YYYYMMDD, logrotate makes messages.log.1, messages.log.2, ..."""
+    return log.stem + "."
+
+
+def names_log_or_rotation(log: Path, name: str) -> bool:
+    """True if a file called `name` in the log's directory is the log or one of its rotations."""
+    return name == log.name or name.startswith(rotation_prefix(log))
+
+
 def open_log(path: Path) -> int:
     """Open for reading without ever blocking: a plain open of a FIFO waits for a writer, and
     would hold up the whole event loop. Only a regular file is a log."""
@@ -71,11 +82,10 @@ def watch(
     )
     from watchdog.observers import Observer
 
-    prefix = path.stem + "."  # messages.log, messages.old_YYYYMMDD, messages.log.1
     pending = threading.Event()
 
     def concerns(name: bytes | str) -> bool:
-        return Path(os.fsdecode(name)).name.startswith(prefix)
+        return names_log_or_rotation(path, Path(os.fsdecode(name)).name)
 
     def fire() -> None:  # on the loop thread
         pending.clear()  # before waking: an event from now on schedules another wake-up

@@ -21,6 +21,7 @@ Theory of operation (`Backlog`)
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import re
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from irisd.shell.logfile import head_fingerprint, open_log
+from irisd.shell.logfile import head_fingerprint, open_log, rotation_prefix
 from irisd.shell.store import Checkpoint
 
 log = logging.getLogger("irisd.tailer")
@@ -55,7 +56,7 @@ def rotated_siblings(log: Path, live: os.stat_result | None) -> list[Sibling]:
     """Regular files beside `log` named like its rotations, oldest first; never the file that is
     live at the path (`live`, its stat, if there is one)."""
     found = []
-    for path in log.parent.glob(log.stem + ".*"):
+    for path in log.parent.glob(glob.escape(rotation_prefix(log)) + "*"):
         if path == log or path.suffix in _COMPRESSED or path.name.endswith("~"):
             continue
         try:

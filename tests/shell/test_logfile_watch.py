@@ -93,3 +93,20 @@ async def test_a_burst_of_events_while_the_loop_is_busy_costs_one_wake_up(tmp_pa
             assert 1 <= wakes.count < 20  # not one per event (200)
         finally:
             stop()
+
+
+async def test_a_log_named_without_an_extension_wakes_the_tailer(tmp_path: Path) -> None:
+    """`messages` (no suffix) is its own name, not `<stem>.`-something: it must wake all the same,
+    and so must its rotations (`messages.1`)."""
+    log = tmp_path / "messages"
+    log.write_bytes(b"")
+    wakes = Wakes()
+    stop = watch(log, wakes, asyncio.get_running_loop())
+    try:
+        append(log, b"line\n")
+        await until(lambda: wakes.count >= 1)
+        seen = wakes.count
+        os.rename(log, tmp_path / "messages.1")
+        await until(lambda: wakes.count > seen)
+    finally:
+        stop()
