@@ -3,18 +3,19 @@
 On a shared VM the speed of the machine drifts by up to half between minutes, so two figures
 taken at different times say little about a change. This checks REV out in a scratch git
 worktree, builds one 1,000,000-line backlog (as bench/ingest.py does), and times Tailer + Store
-over it alternately with REV's code and this tree's, each run in a fresh process, in CPU time.
+over it alternately with REV's code and this tree's, each run in a fresh process, with
+bench/ingest.py's own measurement (`bench_daemon_path`, which runs from this tree against REV's
+irisd).
 
     .venv/bin/python bench/ab.py REV [--runs 4] [--lines 1000000]
 
-Both trees must have `Tailer(path, store, builder, TailPolicy(entry_linger=..., read_chunk_bytes=...))`
-and `Store(path)` (true since the outbox landed).
+Both trees must have `Tailer(path, store, builder, TailPolicy(entry_linger=...))`, `Store(path)`
+and `Store.event_count()` (true since the outbox landed).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -26,47 +27,11 @@ sys.path.insert(0, str(HERE / "bench"))
 
 import ingest  # noqa: E402 - a sibling script, found through the path set just above
 
-# Run in a fresh interpreter with the tree to test first on sys.path. The editable install of
-# this checkout answers imports of `irisd` through a finder of its own, ahead of sys.path: it is
-# dropped so that REV's code is the one imported.
-CHILD = """
-import sys, tempfile, time
-sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
-sys.path.insert(0, sys.argv[1])
-from datetime import UTC
-from pathlib import Path
-import irisd
-assert Path(irisd.__file__).is_relative_to(sys.argv[1]), irisd.__file__
-from irisd.core.events import EventBuilder
-from irisd.core.logline import LocalClock
-from irisd.rules import default_classifier
-from irisd.shell import gctune
-from irisd.shell.store import Store
-from irisd.shell.tailer import Tailer, TailPolicy
-gctune.settle()
-work = tempfile.TemporaryDirectory()
-store = Store(Path(work.name) / "ab.sqlite3")
-classifier = default_classifier()
-def builder(source):
-    return EventBuilder(host="ab", instance="IRIS", source=source, clock=LocalClock(UTC),
-                        classifier=classifier)
-tailer = Tailer(Path(sys.argv[2]), store, builder, TailPolicy(entry_linger=0.0))
-start = time.process_time()
-while tailer.step():
-    pass
-print(time.process_time() - start)
-"""
-
 
 def run(tree: Path, log: Path) -> float:
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tree), str(log)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-    )
-    return float(out.stdout)
+    """Seconds of one file → SQLite run with `tree`'s irisd, as bench/ingest.py times it."""
+    seconds, _ = ingest.bench_daemon_path_child(log, tree)
+    return seconds
 
 
 def main() -> None:

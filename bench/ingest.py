@@ -147,19 +147,31 @@ def bench_daemon_path(path: Path, work: Path) -> tuple[float, int]:
     return elapsed, rows
 
 
-def bench_daemon_path_child(path: Path) -> tuple[float, int]:
-    """`bench_daemon_path` in a fresh interpreter, set up as `irisd run` is once started."""
+def bench_daemon_path_child(path: Path, tree: Path | None = None) -> tuple[float, int]:
+    """`bench_daemon_path` in a fresh interpreter, set up as `irisd run` is once started. With
+    `tree`, the irisd imported is that checkout's (bench/ab.py): the editable install of this one
+    answers `import irisd` through a finder of its own ahead of sys.path, so it is dropped."""
+    other = (
+        "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()];"
+        "sys.path.insert(0, sys.argv[3]); import irisd;"
+        "assert Path(irisd.__file__).is_relative_to(sys.argv[3]), irisd.__file__;"
+        if tree is not None
+        else ""
+    )
     code = (
         "import sys, tempfile; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+        f"{other}"
         "import ingest; from irisd.shell import gctune; gctune.settle();"
         "d = tempfile.TemporaryDirectory(); t, n = ingest.bench_daemon_path(Path(sys.argv[2]), Path(d.name));"
         "print(t, n)"
     )
+    args = [str(Path(__file__).parent), str(path)] + ([str(tree)] if tree is not None else [])
     out = subprocess.run(
-        [sys.executable, "-c", code, str(Path(__file__).parent), str(path)],
+        [sys.executable, "-c", code, *args],
         check=True,
         capture_output=True,
         text=True,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
     ).stdout.split()
     return float(out[0]), int(out[1])
 
@@ -275,9 +287,8 @@ def main() -> None:
         fastest = min(ref for _, ref in cli + daemon)
         print(f"classify --summary {runs(lines, cli, fastest, 1e6)}   CLI, process start included")
         print(f"daemon path        {runs(lines, daemon, fastest, 3e5)}   file→SQLite")
-        events = stored
         print(
-            f"  {', '.join(f'{n:,}' for n in sorted(events))} events stored per run, each in a fresh process"
+            f"  {', '.join(f'{n:,}' for n in sorted(stored))} events stored per run, each in a fresh process"
         )
         ingest, rss, cpu = bench_daemon_process(log, work, lines, args.idle)
         print(f"irisd run          {rate(lines, ingest)}   real daemon, backlog to checkpoint")
