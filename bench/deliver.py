@@ -319,11 +319,9 @@ async def main(args: argparse.Namespace) -> None:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     shippers: list[Shipper] = [Irisd(args.linger_ms, args.concurrency)]
-    if args.irisd_only:
-        pass
-    elif SYSLOG_NG:
+    if SYSLOG_NG and not args.irisd_only:
         shippers.append(SyslogNg())
-    else:
+    elif not args.irisd_only:
         print("syslog-ng not installed (apt-get install syslog-ng-core syslog-ng-mod-http)")
     results = [await measure(s, receiver, url, args) for s in shippers]
     await runner.cleanup()
