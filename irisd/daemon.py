@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import logging
 import signal
 import socket
@@ -215,6 +216,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        # `kill -USR1`: every thread's Python stack on stderr (the journal under systemd), written
+        # by the interpreter itself, so it answers even when the event loop is stuck.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     async def _wait_for_stop(self) -> None:
         while not self._stop.is_set():

@@ -247,6 +247,27 @@ async def test_systemd_sees_ready_watchdog_status_reload_and_stopping(
     assert "tail.poll_interval" in daemon.stderr
 
 
+async def test_sigusr1_writes_every_threads_stack_and_the_daemon_runs_on(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    """The way to see where a stuck daemon is: the interpreter writes the stacks itself."""
+    daemon = make_daemon(log_bytes=ENTRIES)
+    daemon.start()
+    daemon.notify.until("READY=1")
+    daemon.signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 15
+    while "(most recent call first)" not in daemon.stderr:
+        assert time.monotonic() < deadline, "no stack dump on stderr"
+        await asyncio.sleep(0.05)
+    assert "Current thread 0x" in daemon.stderr  # the event loop's thread, which got the signal
+    assert "irisd/daemon.py" in daemon.stderr  # in the daemon's own code
+    assert "Thread 0x" in daemon.stderr  # and the others (watchdog's) as well
+    async with daemon.client() as api:
+        assert (await api.health())["status"] == "ok"
+    daemon.signal(signal.SIGTERM)
+    assert daemon.wait() == 0
+
+
 async def test_appended_entries_show_up_through_the_api_and_metrics(
     make_daemon: Callable[..., Daemon],
 ) -> None:
