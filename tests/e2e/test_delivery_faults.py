@@ -136,8 +136,12 @@ class Rig:
         path.write_text(CONFIG.format(log=self.log, state=state, url=self.url))
         return path
 
+    @property
+    def stderr(self) -> Path:
+        return self.root / "daemon.stderr"
+
     def start(self) -> subprocess.Popen[bytes]:
-        stderr = (self.root / "daemon.stderr").open("ab")
+        stderr = self.stderr.open("ab")
         with stderr:
             return subprocess.Popen(
                 [sys.executable, "-m", "irisd.cli", "run", "--config", str(self.config())],
@@ -196,16 +200,20 @@ class Writer:
             await asyncio.sleep(self.pause)  # the pace of the instance, not a wait for a result
 
 
-async def stop(proc: subprocess.Popen[bytes]) -> int:
-    """SIGTERM, and the exit status. A daemon that has not exited 30 s later is killed (so it
-    cannot outlive its test), and the test fails saying so; its stderr is in the rig's root."""
+async def stop(proc: subprocess.Popen[bytes], stderr: Path) -> int:
+    """SIGTERM, and the exit status. A daemon that has not exited 30 s later is asked for its
+    threads' stacks (SIGUSR1) and killed, so it cannot outlive its test, and the test fails with
+    the end of its stderr, stacks included: where it hung."""
     proc.send_signal(signal.SIGTERM)
     try:
         return await asyncio.to_thread(proc.wait, 30)
     except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(1)
         proc.kill()
         await asyncio.to_thread(proc.wait)
-        raise AssertionError("the daemon did not exit within 30 s of SIGTERM") from None
+        tail = (await asyncio.to_thread(stderr.read_text, errors="replace"))[-6000:]
+        raise AssertionError(f"the daemon did not exit within 30 s of SIGTERM:\n{tail}") from None
 
 
 def verdict(receiver: Receiver, written: int) -> tuple[int, int]:
@@ -236,7 +244,7 @@ async def test_kill_9_at_random_moments_with_a_flapping_receiver_loses_nothing(r
     try:
         await rig.receiver.until_all(total + 1)
     finally:
-        assert await stop(proc) == 0
+        assert await stop(proc, rig.stderr) == 0
     lines, duplicates = verdict(rig.receiver, total + 1)
     refused = rig.receiver.refused
     print(f"\nkill -9 x{kills}: {lines} lines, {duplicates} duplicates, {refused} refusals")
@@ -260,7 +268,7 @@ async def test_rotation_by_rename_under_continuous_writing_loses_nothing(rig: Ri
     try:
         await rig.receiver.until_all(total)
     finally:
-        assert await stop(proc) == 0
+        assert await stop(proc, rig.stderr) == 0
     lines, duplicates = verdict(rig.receiver, total)
     assert rotations >= 5
     print(f"\nrename x{rotations}: {lines} lines delivered, {duplicates} duplicates")
@@ -289,7 +297,7 @@ async def test_rotation_by_copytruncate_under_continuous_writing(rig: Rig) -> No
     try:
         await _until_settled(rig.receiver, total)
     finally:
-        assert await stop(proc) == 0
+        assert await stop(proc, rig.stderr) == 0
     arrived = set(rig.receiver.ids_by_line)
     missing = sorted(set(range(total)) - arrived)
     assert live_lines <= arrived, "a line still in the live file never arrived"
@@ -320,7 +328,7 @@ async def test_a_long_receiver_outage_loses_nothing_keeps_memory_flat_and_catche
     try:
         await rig.receiver.until_all(total)
     finally:
-        assert await stop(proc) == 0
+        assert await stop(proc, rig.stderr) == 0
     lines, duplicates = verdict(rig.receiver, total)
     settled = rss[len(rss) // 4 :]  # after start-up and the first fill of SQLite's page cache
     growth = (max(settled) - min(settled)) / 2**20
