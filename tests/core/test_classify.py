@@ -270,8 +270,11 @@ def test_disable_switches_off_a_default_rule_whatever_comes_before_it() -> None:
     assert "writedaemon.started#36" not in {r.id for r in classifier.rules}
     # The disabled rule also caught this System Monitor line; the next rule that matches now does.
     text = "[SYSTEM MONITOR] WriteDaemon Alert: Write Daemon completed a pass."
-    assert default_classifier().classify("Utility.Event", text, 0).code == "writedaemon.started"
-    assert classifier.classify("Utility.Event", text, 0).code == "monitor.alert"
+    assert (
+        default_classifier().classify("Utility.Event", text, Severity.INFO).code
+        == "writedaemon.started"
+    )
+    assert classifier.classify("Utility.Event", text, Severity.INFO).code == "monitor.alert"
 
 
 def test_operator_rule_files_are_read_from_the_rules_directory(tmp_path: Path) -> None:
@@ -279,9 +282,9 @@ def test_operator_rule_files_are_read_from_the_rules_directory(tmp_path: Path) -
     (tmp_path / "README.txt").write_text("not a rule file")
     classifier = build_classifier(tmp_path)
     assert classifier.rules[1].id == "ours.license"
-    assert classifier.classify("WriteDaemon.Started", "Write daemon started.", 0).code == (
-        "unknown.info"
-    )
+    assert classifier.classify(
+        "WriteDaemon.Started", "Write daemon started.", Severity.INFO
+    ).code == ("unknown.info")
 
 
 def test_missing_rules_directory_means_defaults_only(tmp_path: Path) -> None:
