@@ -22,6 +22,9 @@ _HEADER: Final = re.compile(
 )
 # The part of a header line before the severity: timestamp and pid, as `_HEADER` reads them.
 _PREFIX: Final = re.compile(r"\d\d/\d\d/\d\d-\d\d:\d\d:\d\d[:.]\d\d\d \(\d+\) ")
+# Minutes a LocalClock keeps resolved. Entries come in log order, so only the last few are hit
+# again; a backlog would otherwise fill thousands with minutes it has passed (about 0.7 MiB).
+_MINUTES_MAX: Final = 256
 _REPEATED: Final = re.compile(r"\.\.\.\(repeated (\d+) times\)$")
 _RECOVERY: Final = re.compile(
     r"\*\*\* Recovery started at \w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d) (\d{4})"
@@ -125,7 +128,7 @@ class LocalClock:
         return bases is not None
 
     def _minute_bases(self, minute: str) -> tuple[float, float] | None:
-        if len(self._minutes) > 4096:
+        if len(self._minutes) > _MINUTES_MAX:
             self._minutes.clear()
         try:
             mo, d, y, h, mi = (int(minute[i : i + 2]) for i in (0, 3, 6, 9, 12))

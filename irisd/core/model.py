@@ -47,7 +47,7 @@ def iso(ts: float | None) -> str | None:
     second = int(whole)
     prefix = _ISO_SECONDS.get(second)
     if prefix is None:
-        if len(_ISO_SECONDS) >= 4096:
+        if len(_ISO_SECONDS) >= _ISO_SECONDS_MAX:
             _ISO_SECONDS.clear()
         moment = datetime.fromtimestamp(second, UTC)
         prefix = _ISO_SECONDS[second] = moment.isoformat(timespec="seconds")[:19]
@@ -57,6 +57,9 @@ def iso(ts: float | None) -> str | None:
 _modf: Final = math.modf
 _MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))  # half the cost of a format spec
 _ISO_SECONDS: dict[int, str] = {}
+# Events arrive in log order, so the seconds worth keeping are the last few: a backlog fills a
+# larger cache with seconds it never sees again (4,096 of them held about 0.5 MiB for nothing).
+_ISO_SECONDS_MAX: Final = 256
 
 
 class LogEntry(NamedTuple):
