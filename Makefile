@@ -8,7 +8,11 @@ STAMP  := $(VENV)/.installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The hot path (irisd/_hot.py) is compiled into C extensions beside its sources (setup.py), so a
+# change to any of them reinstalls, or the tests would run the old compiled code.
+HOT    := $(shell sed -n 's/^ *"\(irisd\.[a-z_.]*\)",$$/\1/p' irisd/_hot.py | tr . / | sed 's/$$/.py/')
+
+$(STAMP): pyproject.toml setup.py irisd/_hot.py $(HOT)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -34,4 +38,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .bench
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .bench build irisd_hot__mypyc*.so irisd/*/*.so

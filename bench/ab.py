@@ -3,7 +3,8 @@
 On a shared VM the speed of the machine drifts by up to half between minutes, so two figures
 taken at different times say little about a change. This checks REV out in a scratch git
 worktree, builds one 1,000,000-line backlog (as bench/ingest.py does), and times Tailer + Store
-over it alternately with REV's code and this tree's, each run in a fresh process, with
+over it alternately with REV's code and this tree's, each run in a fresh process (REV's hot path compiled
+first where its setup.py does so, as this tree's is by its install), with
 bench/ingest.py's own measurement (`bench_daemon_path`, which runs from this tree against REV's
 irisd).
 
@@ -28,10 +29,23 @@ sys.path.insert(0, str(HERE / "bench"))
 import ingest  # noqa: E402 - a sibling script, found through the path set just above
 
 
-def run(tree: Path, log: Path) -> float:
-    """Seconds of one file → SQLite run with `tree`'s irisd, as bench/ingest.py times it."""
-    seconds, _ = ingest.bench_daemon_path_child(log, tree)
-    return seconds
+def run(tree: Path, log: Path) -> tuple[float, str]:
+    """Seconds of one file → SQLite run with `tree`'s irisd, as bench/ingest.py times it, and
+    the hot path it ran."""
+    seconds, _, hot = ingest.bench_daemon_path_child(log, tree)
+    return seconds, hot
+
+
+def build(tree: Path) -> None:
+    """Compile REV's hot path in place as its install would (setup.py, where it has one), so
+    the two trees are compared as they ship, not compiled against plain."""
+    if (tree / "setup.py").exists():
+        subprocess.run(
+            [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+            cwd=tree,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def main() -> None:
@@ -50,14 +64,18 @@ def main() -> None:
             check=True,
         )
         try:
+            build(other)
             log = work / "messages.log"
             lines = ingest.make_backlog(log, args.lines)
             rates: dict[str, list[float]] = {args.rev: [], "this tree": []}
             for n in range(args.runs):
                 for name, tree in ((args.rev, other), ("this tree", HERE)):
-                    rate = lines / run(tree, log)
-                    rates[name].append(rate)
-                    print(f"run {n + 1}  {name:<12} {rate:>10,.0f} lines/s", flush=True)
+                    seconds, hot = run(tree, log)
+                    rates[name].append(lines / seconds)
+                    print(
+                        f"run {n + 1}  {name:<12} {lines / seconds:>10,.0f} lines/s  ({hot})",
+                        flush=True,
+                    )
             print()
             for name, seen in rates.items():
                 print(

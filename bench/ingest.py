@@ -147,8 +147,9 @@ def bench_daemon_path(path: Path, work: Path) -> tuple[float, int]:
     return elapsed, rows
 
 
-def bench_daemon_path_child(path: Path, tree: Path | None = None) -> tuple[float, int]:
-    """`bench_daemon_path` in a fresh interpreter, set up as `irisd run` is once started. With
+def bench_daemon_path_child(path: Path, tree: Path | None = None) -> tuple[float, int, str]:
+    """`bench_daemon_path` in a fresh interpreter, set up as `irisd run` is once started: its
+    seconds, the events stored, and the hot path it ran ("compiled" or "pure Python"). With
     `tree`, the irisd imported is that checkout's (bench/ab.py): the editable install of this one
     answers `import irisd` through a finder of its own ahead of sys.path, so it is dropped."""
     other = (
@@ -163,7 +164,8 @@ def bench_daemon_path_child(path: Path, tree: Path | None = None) -> tuple[float
         f"{other}"
         "import ingest; from irisd.shell import gctune; gctune.settle();"
         "d = tempfile.TemporaryDirectory(); t, n = ingest.bench_daemon_path(Path(sys.argv[2]), Path(d.name));"
-        "print(t, n)"
+        # (an older revision has no irisd._hot: whether its assembler is compiled tells)
+        "import irisd.core.lines as L; print(t, n, 'pure Python' if L.__file__.endswith('.py') else 'compiled')"
     )
     args = [str(Path(__file__).parent), str(path)] + ([str(tree)] if tree is not None else [])
     out = subprocess.run(
@@ -172,8 +174,8 @@ def bench_daemon_path_child(path: Path, tree: Path | None = None) -> tuple[float
         capture_output=True,
         text=True,
         env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-    ).stdout.split()
-    return float(out[0]), int(out[1])
+    ).stdout.split(maxsplit=2)
+    return float(out[0]), int(out[1]), out[2].strip()
 
 
 def reference() -> float:
@@ -266,7 +268,12 @@ def main() -> None:
         print(
             f"backlog: {lines:,} lines, {size / 2**20:.1f} MiB (real sample replayed, timestamps moving)"
         )
-        print(f"python {sys.version.split()[0]}, pid {os.getpid()}, one core per measurement\n")
+        from irisd._hot import hot_path
+
+        print(
+            f"python {sys.version.split()[0]}, pid {os.getpid()}, hot path {hot_path()},"
+            " one core per measurement\n"
+        )
         ceiling = bench_read_split(log)
         print(f"read+split         {rate(lines, ceiling)}   ceiling")
         print(f"assemble           {rate(lines, bench_assemble(log))}")
@@ -279,7 +286,7 @@ def main() -> None:
         stored: set[int] = set()
 
         def daemon_path() -> float:
-            seconds, events = bench_daemon_path_child(log)
+            seconds, events, _ = bench_daemon_path_child(log)
             stored.add(events)
             return seconds
 

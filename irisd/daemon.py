@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from irisd import __version__
+from irisd._hot import hot_path
 from irisd.api.app import make_app
 from irisd.api.server import ApiServer, start_server
 from irisd.api.services import EventQuery, EventRow
@@ -148,10 +149,11 @@ class Daemon:
         gctune.settle()  # start-up is over: see irisd.shell.gctune
         malloc.tune()  # and irisd.shell.malloc
         log.info(
-            "irisd %s ready: following %s, API on %s",
+            "irisd %s ready: following %s, API on %s, hot path %s",
             __version__,
             settings.instance.messages_log,
             self.api.listen,
+            hot_path(),
             extra={"irisd_code": "daemon.ready"},
         )
         self.notifier.ready(self._status_line())
