@@ -1,8 +1,10 @@
 """The per-entry hot path: the modules setup.py compiles with mypyc when the host can.
 
 They run once or more per log entry: assembling lines into entries, parsing the header,
-classifying, building the event and its JSON, and `irisd classify --summary`'s scanner. The
-compiled and the plain forms give the same output (tests/test_compiled.py).
+classifying, building the event, its JSON and its database row, counting it, and `irisd
+classify --summary`'s scanner. The compiled and the plain forms give the same output
+(tests/test_compiled.py). A class defined in one of them cannot be subclassed by plain Python
+code (tests included), which is why the tailer and the store themselves are not here.
 """
 
 HOT_MODULES = (
@@ -13,6 +15,7 @@ HOT_MODULES = (
     "irisd.core.events",
     "irisd.core.eventjson",
     "irisd.core.summary",
+    "irisd.shell.schema",  # event_rows: a stored event's row and JSON
 )
 
 

@@ -3,7 +3,8 @@
 Two promises: compiled modules are never stale (older than the source beside them, which Python
 would import in its place, so an edit would silently not run), and the compiled and the plain
 modules give byte-identical output on the real sample log, through every hot module: the
-assembler, the header parse, the classifier, the summary scanner and the event JSON.
+assembler, the header parse, the classifier, the summary scanner, the event JSON and row, and
+the counts.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ def test_ci_runs_the_compiled_hot_path() -> None:
 
 
 # Prints one JSON document of what the hot modules make of the sample: the hot path it ran,
-# `irisd classify --json` and `--summary` output, and every event's stored JSON (in a zone with
-# daylight saving time, so the clock's DST handling runs too).
+# `irisd classify --json` and `--summary` output, every event's stored JSON and database row, and
+# the tailer's counts (in a zone with daylight saving time, so the clock's DST handling runs too).
 PROBE = """
 import hashlib, io, json, sys
 from pathlib import Path
@@ -62,7 +63,8 @@ from zoneinfo import ZoneInfo
 import irisd
 from irisd._hot import hot_path
 from irisd.core.eventjson import dumps_event
-from irisd.core.events import EventBuilder
+from irisd.core.events import EventBuilder, tally
+from irisd.shell.schema import event_rows
 from irisd.core.lines import LineAssembler
 from irisd.core.logline import LocalClock
 from irisd.offline import classify_files
@@ -73,17 +75,23 @@ classify_files([sample], lines, zone=zone, rules_dir=None, mode="json")
 summary = classify_files([sample], io.StringIO(), zone=zone, rules_dir=None, mode="summary")
 builder = EventBuilder(host="h", instance="IRIS", source="s", clock=LocalClock(zone),
                        classifier=default_classifier())
-assembler, events = LineAssembler(), []
+assembler, raws = LineAssembler(), []
 data = Path(sample).read_bytes()
 for at in range(0, len(data), 4096):
-    events += [dumps_event(builder.build(raw)) for raw in assembler.feed(data[at:at + 4096])]
-events += [dumps_event(builder.build(raw)) for raw in assembler.flush(final=True)]
+    raws += assembler.feed(data[at:at + 4096])
+raws += assembler.flush(final=True)
+built = [builder.build(raw) for raw in raws]
+events = [dumps_event(e) for e in built]
+rows = event_rows(built, lambda name: 7, 1.5)
+t = tally(raws, built)
 print(json.dumps({
     "irisd": irisd.__file__, "hot_path": hot_path(),
     "lines": lines.getvalue().count("\\n"),
     "json": hashlib.sha256(lines.getvalue().encode()).hexdigest(),
     "summary": summary, "events": len(events),
     "events_json": hashlib.sha256("\\n".join(events).encode()).hexdigest(),
+    "rows": hashlib.sha256(repr(rows).encode()).hexdigest(),
+    "tally": [t.lines, t.decode_errors, t.cut_lines, t.unparsed, sorted(t.by_code.items())],
 }))
 """
 
@@ -114,5 +122,8 @@ def test_compiled_and_pure_python_agree_byte_for_byte_on_the_real_log(tmp_path: 
     assert isinstance(summary, dict)
     assert summary["entries"] > 10_000  # the sample went through, not an empty run
     assert compiled["events"] == summary["entries"]
-    for key in ("lines", "json", "summary", "events", "events_json"):
+    tallied = compiled["tally"]
+    assert isinstance(tallied, list)
+    assert tallied[0] == summary["lines"]
+    for key in ("lines", "json", "summary", "events", "events_json", "rows", "tally"):
         assert compiled[key] == plain[key], key

@@ -45,30 +45,40 @@ def event_to_dict(event: Event) -> JsonObject:
 def dumps_event(event: Event) -> str:
     """Compact JSON of `event_to_dict(event)`, non-ASCII kept as UTF-8, byte for byte what
     `json.dumps(..., ensure_ascii=False, separators=(",", ":"))` writes (a test holds it to
-    that). Built from a template because it runs once per stored event: four times as fast. The
+    that). Joined from its pieces because it runs once per stored event: four times as fast as
+    json.dumps, and a `%` template parses itself on every call where a join does not. The
     runs of fields that repeat from event to event (host, instance, source; severity, code,
     error type, category) are rendered once and kept."""
     e = event
     origin = (e.host, e.instance, e.source)
     kind = (e.severity, e.code, e.error_type, e.category)
-    return _TEMPLATE % (
-        _q(e.event_id),
-        _q(e.trace_id),
-        _ORIGINS.get(origin) or _remember(_ORIGINS, origin, _ORIGIN % tuple(map(_q, origin))),
-        e.offset,
-        "null" if e.timestamp is None else f'"{iso(e.timestamp)}"',
-        _KINDS.get(kind) or _remember(_KINDS, kind, _kind(*kind)),
-        "null" if e.pid is None else e.pid,
-        _quote_message(e.message),
-        e.repeat,
-        ",".join(f"{_q(k)}:{_q(v)}" for k, v in dict(e.labels).items()) if e.labels else "",
+    return "".join(
+        (
+            '{"event_id":',
+            _q(e.event_id),
+            ',"trace_id":',
+            _q(e.trace_id),
+            ",",
+            _ORIGINS.get(origin) or _remember(_ORIGINS, origin, _ORIGIN % tuple(map(_q, origin))),
+            ',"offset":',
+            str(e.offset),
+            ',"timestamp":',
+            "null" if e.timestamp is None else f'"{iso(e.timestamp)}"',
+            ",",
+            _KINDS.get(kind) or _remember(_KINDS, kind, _kind(*kind)),
+            ',"pid":',
+            "null" if e.pid is None else str(e.pid),
+            ',"message":',
+            _quote_message(e.message),
+            ',"repeat":',
+            str(e.repeat),
+            ',"labels":{',
+            ",".join(f"{_q(k)}:{_q(v)}" for k, v in dict(e.labels).items()) if e.labels else "",
+            "}}",
+        )
     )
 
 
-_TEMPLATE = (
-    '{"event_id":%s,"trace_id":%s,%s,"offset":%d,"timestamp":%s,%s,'
-    '"pid":%s,"message":%s,"repeat":%d,"labels":{%s}}'
-)
 _ORIGIN = '"host":%s,"instance":%s,"source":%s'
 _ORIGINS: dict[tuple[str, str, str], str] = {}
 _KINDS: dict[tuple[int, str, str, str | None], str] = {}

@@ -9,6 +9,8 @@ the daemon; it is the event id rearranged, so it too is stable across re-reads.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 from irisd.core.classify import UNPARSED, Classifier
@@ -109,6 +111,34 @@ class EventBuilder:
         c = self._classifier.classify(entry.category, entry.text, entry.severity)
         parts = (entry.category, entry.text, entry.repeat, c)
         return self._make(entry.offset, entry.timestamp, entry.pid, parts, _labels(entry))
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a batch of entries and the events built from them add to a tailer's counters."""
+
+    lines: int = 0
+    decode_errors: int = 0
+    cut_lines: int = 0
+    unparsed: int = 0
+    by_code: dict[tuple[str, int], int] = field(default_factory=dict)  # occurrences (repeats)
+
+
+def tally(raws: Sequence[RawEntry], events: Sequence[Event]) -> Tally:
+    """Count a batch once per entry read, here in the compiled hot path rather than in the
+    tailer's loop: occurrences by (code, severity), with IRIS's repeat counts added."""
+    t = Tally()
+    for raw in raws:
+        t.lines += raw.lines
+        t.decode_errors += raw.decode_errors
+        t.cut_lines += raw.cut_lines
+    by_code = t.by_code
+    for e in events:
+        key = (e.code, int(e.severity))
+        by_code[key] = by_code.get(key, 0) + e.repeat
+        if e.code == UNPARSED.code:
+            t.unparsed += 1
+    return t
 
 
 def _labels(entry: LogEntry | RawEntry) -> _Labels:

@@ -196,6 +196,24 @@ def event_row(e: Event, src: int, now: float) -> tuple[object, ...]:
     return (e.event_id, src, e.offset, e.timestamp, int(e.severity), e.code, dumps_event(e), now)
 
 
+def event_rows(
+    events: Sequence[Event], source_id: Callable[[str], int], now: float
+) -> list[tuple[object, ...]]:
+    """`event_row` of each event, the source's id looked up once per run of one source (a tail
+    batch is all one file). This loop runs once per stored event: it is in the compiled hot path
+    (irisd/_hot.py)."""
+    rows: list[tuple[object, ...]] = []
+    last: str | None = None
+    src = 0
+    for e in events:
+        if e.source != last:
+            src, last = source_id(e.source), e.source
+        rows.append(
+            (e.event_id, src, e.offset, e.timestamp, int(e.severity), e.code, dumps_event(e), now)
+        )
+    return rows
+
+
 def _v1_event(r: Sequence[Any]) -> Event:
     """A row of the version 1 events table (`V1_COLUMNS`) as an Event."""
     labels: Mapping[str, str] = json.loads(r[15]) if r[15] else {}

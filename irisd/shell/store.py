@@ -45,7 +45,7 @@ from irisd.core.eventjson import loads_event
 from irisd.core.model import Event, Severity
 from irisd.errors import StateError
 from irisd.shell.outbox import DeadLetter, Listener, OutboxItem, OutboxStats, SinkStats
-from irisd.shell.schema import event_row, open_database, source_id
+from irisd.shell.schema import event_rows, open_database, source_id
 
 _INSERT: Final = (
     "INSERT OR IGNORE INTO events (event_id, src, offset, ts, severity, code, body, stored)"
@@ -120,9 +120,8 @@ class Store:
         """Store `events` and move the checkpoint, atomically. Returns how many rows were new."""
         now = self._clock()
         owed = self._all_bits()
-        source = self._source_id
         with self._transaction("store events") as conn:
-            rows = [event_row(e, source(e.source), now) for e in events]
+            rows = event_rows(events, self._source_id, now)
             (last,) = conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
             before = conn.total_changes
             conn.executemany(_INSERT, rows)

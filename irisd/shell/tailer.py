@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from irisd.core.classify import Classifier
-from irisd.core.events import EventBuilder
+from irisd.core.events import EventBuilder, tally
 from irisd.core.lines import Limits, LineAssembler, RawEntry
 from irisd.core.model import Event
 from irisd.errors import StateError
@@ -367,18 +367,15 @@ class Tailer:
         self._stalled = reason
 
     def _count(self, raws: list[RawEntry], events: list[Event], nbytes: int) -> None:
-        s = self.stats
+        s, t = self.stats, tally(raws, events)
         s.bytes += nbytes
         s.entries += len(raws)
-        for raw in raws:
-            s.lines += raw.lines
-            s.decode_errors += raw.decode_errors
-            s.cut_lines += raw.cut_lines
-        for e in events:
-            key = (e.code, int(e.severity))
-            s.by_code[key] = s.by_code.get(key, 0) + e.repeat
-            if e.code == "unknown.unparsed":
-                s.unparsed += 1
+        s.lines += t.lines
+        s.decode_errors += t.decode_errors
+        s.cut_lines += t.cut_lines
+        s.unparsed += t.unparsed
+        for key, n in t.by_code.items():
+            s.by_code[key] = s.by_code.get(key, 0) + n
         if self._file is not None:
             s.truncated_lines = self._file.assembler.truncated_lines
 
