@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-* The truth is `os.stat`/`os.fstat`; inotify (through watchdog) only wakes the loop early. Without a
+* The truth is `os.stat`/`os.fstat`; inotify (`logfile.watch`) only wakes the loop early. Without a
   wake-up the loop still checks every `poll_interval`.
 * A file is identified by device + inode + a fingerprint of its first line, so an inode reused by a
   new file, or a file truncated and rewritten in place, is a new source. `source` (used in event ids)
