@@ -208,9 +208,7 @@ def event_rows(
     for e in events:
         if e.source != last:
             src, last = source_id(e.source), e.source
-        rows.append(
-            (e.event_id, src, e.offset, e.timestamp, int(e.severity), e.code, dumps_event(e), now)
-        )
+        rows.append(event_row(e, src, now))  # a native call: both are compiled
     return rows
 
 
