@@ -184,3 +184,20 @@ async def test_after_a_rotation_writes_to_the_new_log_and_to_the_rotated_one_wak
                     await until(lambda seen=seen: wakes.count > seen)
     finally:
         stop()
+
+
+async def test_a_log_that_appears_after_the_watch_began_is_watched_from_then_on(
+    tmp_path: Path, backend: Backend
+) -> None:
+    log = tmp_path / "messages.log"
+    wakes = Wakes()
+    stop = watch(log, wakes, asyncio.get_running_loop(), backend=backend)
+    try:
+        log.write_bytes(b"")  # IRIS creates it at its first start
+        await until(lambda: wakes.count >= 1)
+        await asyncio.sleep(0.1)
+        seen = wakes.count
+        append(log, b"line\n")
+        await until(lambda: wakes.count > seen)
+    finally:
+        stop()
