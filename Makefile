@@ -10,7 +10,7 @@ venv: $(STAMP)
 
 # The hot path (irisd/_hot.py) is compiled into C extensions beside its sources (setup.py), so a
 # change to any of them reinstalls, or the tests would run the old compiled code.
-HOT    := $(shell sed -n 's/^ *"\(irisd\.[a-z_.]*\)",$$/\1/p' irisd/_hot.py | tr . / | sed 's/$$/.py/')
+HOT    := $(shell $(PYTHON) -c 'import runpy; print(*runpy.run_path("irisd/_hot.py")["hot_sources"]())')
 
 $(STAMP): pyproject.toml setup.py irisd/_hot.py $(HOT)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

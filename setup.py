@@ -1,10 +1,11 @@
 """The build: irisd's per-entry hot path compiled to C with mypyc, the rest as plain Python.
 
-The modules in HOT (listed in irisd/_hot.py) run once or more per log entry: assembling lines into entries, parsing the
-header, classifying, building the event and its JSON. mypyc compiles them from the same typed
-source (the one `make check` holds to mypy --strict) into C extensions, which makes the file →
-SQLite path about a third faster (README, "Speed and footprint"). Behaviour is the same either
-way: tests/test_compiled.py holds the two to byte-identical output on the real sample log.
+The modules in HOT (listed in irisd/_hot.py) run once or more per log entry: assembling lines
+into entries, parsing the header, classifying, building the event, its JSON and its row. mypyc
+compiles them from the same typed source (the one `make check` holds to mypy --strict) into C
+extensions, which makes the file → SQLite path about a third faster (README, "Speed and
+footprint"). Behaviour is the same either way: tests/test_compiled.py holds the two to
+byte-identical output on the real sample log.
 
 Without a C compiler or Python's headers the build installs the plain modules and says so;
 `IRISD_PURE_PYTHON=1` asks for that on purpose (to step through the hot path in a debugger).
@@ -20,9 +21,8 @@ from pathlib import Path
 
 from setuptools import setup
 
-# The modules to compile, named once for the build and for `irisd._hot.hot_path()`.
-HOT_MODULES = runpy.run_path(str(Path(__file__).parent / "irisd" / "_hot.py"))["HOT_MODULES"]
-HOT = [m.replace(".", "/") + ".py" for m in HOT_MODULES]
+# The modules to compile, named once in irisd/_hot.py for the build, the Makefile and `hot_path()`.
+HOT = runpy.run_path(str(Path(__file__).parent / "irisd" / "_hot.py"))["hot_sources"]()
 
 
 def cannot_compile() -> str | None:

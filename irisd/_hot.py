@@ -19,11 +19,20 @@ HOT_MODULES = (
 )
 
 
-def hot_path() -> str:
-    """ "compiled" when every hot module was built as a C extension, else "pure Python"."""
-    import importlib
+def hot_sources() -> list[str]:
+    """The hot modules' source files, relative to the project root: what setup.py compiles and
+    what the Makefile reinstalls on (one conversion, so the two cannot disagree)."""
+    return [m.replace(".", "/") + ".py" for m in HOT_MODULES]
 
-    compiled = all(
-        not (importlib.import_module(m).__file__ or "").endswith(".py") for m in HOT_MODULES
-    )
-    return "compiled" if compiled else "pure Python"
+
+def hot_path() -> str:
+    """ "compiled" when every hot module was built as a C extension, else "pure Python". Asks
+    where each would be loaded from, without importing it (the daemon has no use for the
+    summary scanner)."""
+    from importlib.util import find_spec
+
+    def compiled(module: str) -> bool:
+        spec = find_spec(module)
+        return spec is not None and not (spec.origin or "").endswith(".py")
+
+    return "compiled" if all(compiled(m) for m in HOT_MODULES) else "pure Python"

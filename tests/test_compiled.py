@@ -19,23 +19,18 @@ from pathlib import Path
 
 import pytest
 
-from irisd._hot import HOT_MODULES, hot_path
+from irisd._hot import HOT_MODULES, hot_path, hot_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "tests" / "data" / "messages.log"
 
 
-def compiled_files(module: str) -> list[Path]:
-    source = ROOT / (module.replace(".", "/") + ".py")
-    return sorted(source.parent.glob(source.stem + ".*.so"))
-
-
 def test_compiled_modules_are_the_ones_imported_and_newer_than_their_source() -> None:
-    for module in HOT_MODULES:
-        built = compiled_files(module)
+    for module, relative in zip(HOT_MODULES, hot_sources(), strict=True):
+        source = ROOT / relative
+        built = sorted(source.parent.glob(source.stem + ".*.so"))
         if not built:
             continue
-        source = ROOT / (module.replace(".", "/") + ".py")
         assert len(built) == 1, f"{module}: more than one compiled file: {built}"
         assert built[0].stat().st_mtime >= source.stat().st_mtime, (
             f"{source.relative_to(ROOT)} changed after it was compiled; rebuild with `make venv` "

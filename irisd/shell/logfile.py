@@ -200,8 +200,8 @@ class _Inotify:
             elif wd != self.dir:
                 woken = True  # a write to the log (or to what it was before its rotation)
             elif not mask & _IN_ISDIR and names_log_or_rotation(self.path, os.fsdecode(name)):
-                woken = True
-                arm = arm or (os.fsdecode(name) == self.path.name and not mask & _IN_DELETE)
+                woken = True  # the log or a rotation of it came, moved or went
+                arm = arm or (name == os.fsencode(self.path.name) and not mask & _IN_DELETE)
         if arm:
             self._arm()
         if woken:
