@@ -13,7 +13,11 @@ For each shipper, in a fresh directory with an empty log file:
      apart (a burst's batches in flight are a spike, not the steady footprint).
 Lines are single-line IRIS entries (`MM/DD/YY-HH:MM:SS:mmm (pid) sev [Category] text`), so a line
 is an event for irisd and a message for syslog-ng. The receiver (aiohttp, in this process) only
-counts and timestamps.
+counts and timestamps: one regular expression finds each line's mark (`bench KIND N t=NS`) in
+the raw body, a JSON batch from irisd or newline-separated messages from syslog-ng alike, so both
+shippers meet the same receiver. Parsing irisd's JSON and splitting syslog-ng's lines in Python
+made the receiver the bottleneck (about 90,000 events/s for JSON, 270,000 lines/s for text): it
+measured itself, and held syslog-ng's burst figure down by a fifth.
 
 Targets (issue "Durable delivery"): irisd burst ≥ 1.5x syslog-ng's; irisd p99 ≤ 50 ms at 1,000
 lines/s.
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import re
 import shutil
 import signal
 import statistics
@@ -104,11 +108,14 @@ def line(kind: str, n: int, head: str) -> str:
     return f"{head} (4242) 0 {MESSAGE} bench {kind} {n} t={time.time_ns()}\n"
 
 
+_MARK = re.compile(rb"bench (\w+) (\d+) t=(\d+)")
+
+
 @dataclass
 class Tally:
     """What arrived of one kind of line, and when."""
 
-    seen: set[int] = field(default_factory=set)
+    seen: set[bytes] = field(default_factory=set)
     latencies_ms: list[float] = field(default_factory=list)
     last_ns: int = 0
 
@@ -118,30 +125,19 @@ class Receiver:
     tallies: dict[str, Tally] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def take(self, text: str, now_ns: int) -> None:
-        parts = text.rsplit(" ", 4)  # ... "bench" kind n "t=..."
-        if len(parts) < 4 or parts[-4] != "bench":
-            return
-        kind, n, sent = parts[-3], int(parts[-2]), int(parts[-1][2:])
-        tally = self.tallies.setdefault(kind, Tally())
-        if n not in tally.seen:
-            tally.seen.add(n)
-            tally.latencies_ms.append((now_ns - sent) / 1e6)
-        tally.last_ns = now_ns
+    def take(self, body: bytes, now_ns: int) -> None:
+        for kind, n, sent in _MARK.findall(body):
+            tally = self.tallies.get(kind.decode())
+            if tally is None:
+                tally = self.tallies[kind.decode()] = Tally()
+            if n not in tally.seen:
+                tally.seen.add(n)
+                tally.latencies_ms.append((now_ns - int(sent)) / 1e6)
+            tally.last_ns = now_ns
 
-    async def irisd(self, request: web.Request) -> web.Response:
+    async def count(self, request: web.Request) -> web.Response:
         body = await request.read()
-        now = time.time_ns()
-        for event in json.loads(body)["events"]:
-            self.take(event["message"], now)
-        self.changed.set()
-        return web.Response(status=200)
-
-    async def syslog_ng(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        now = time.time_ns()
-        for text in body.decode().splitlines():
-            self.take(text.rstrip(), now)
+        self.take(body, time.time_ns())
         self.changed.set()
         return web.Response(status=200)
 
@@ -312,8 +308,8 @@ async def _paced(
 async def main(args: argparse.Namespace) -> None:
     receiver = Receiver()
     app = web.Application(client_max_size=256 << 20)
-    app.router.add_post("/irisd", receiver.irisd)
-    app.router.add_post("/syslog-ng", receiver.syslog_ng)
+    app.router.add_post("/irisd", receiver.count)
+    app.router.add_post("/syslog-ng", receiver.count)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
