@@ -15,7 +15,7 @@ from typing import Final
 
 from irisd.core.classify import UNPARSED, Classifier
 from irisd.core.lines import RawEntry
-from irisd.core.logline import LocalClock, header_tail, parse, parse_header
+from irisd.core.logline import LocalClock, header_tail, parse, parse_header, parse_tail
 from irisd.core.model import Classification, Event, LogEntry, Unparsed
 
 _ZERO_TRACE: Final = "0" * 32
@@ -72,11 +72,23 @@ class EventBuilder:
         seen before reuses what it gave then (this runs once per entry read)."""
         text = raw.text
         split = header_tail(text)
-        known = self._memo.get(split[1]) if split is not None else None
-        if split is not None and known is not None:
-            when = self.clock.to_epoch(text[:14], text[15:17], text[18:21])
-            if when is not None:
-                return self._make(raw.offset, when, int(split[0]), known, _labels(raw))
+        if split is not None:
+            pid, tail = split
+            known = self._memo.get(tail)
+            if known is None:
+                fields = parse_tail(tail)
+                if fields is not None:
+                    sev, category, message, repeat = fields
+                    c = self._classifier.classify(category, message, sev)
+                    known = (category, message, repeat, c)
+                    if len(tail) <= _MEMO_TAIL_MAX:
+                        if len(self._memo) >= _MEMO_MAX:
+                            self._memo.clear()
+                        self._memo[tail] = known
+            if known is not None:
+                when = self.clock.to_epoch(text[:14], text[15:17], text[18:21])
+                if when is not None:
+                    return self._make(raw.offset, when, int(pid), known, _labels(raw))
         header = parse_header(text)
         when = None
         if not isinstance(header, str):
@@ -85,10 +97,6 @@ class EventBuilder:
             return self.from_entry(parse(raw, self.clock))
         c = self._classifier.classify(header.category, header.message, header.severity)
         parts = (header.category, header.message, header.repeat, c)
-        if split is not None and len(split[1]) <= _MEMO_TAIL_MAX:
-            if len(self._memo) >= _MEMO_MAX:
-                self._memo.clear()
-            self._memo[split[1]] = parts
         return self._make(raw.offset, when, int(header.pid), parts, _labels(raw))
 
     def _make(

@@ -69,6 +69,38 @@ def parse_header(text: str) -> Header | str:
     return Header(minute, second, ms, pid, _SEVERITY[sev], category, message, repeat)
 
 
+def parse_tail(tail: str) -> tuple[Severity, str | None, str, int] | None:
+    """(severity, category, message, repeat) from what follows `(pid) ` (`header_tail`'s tail),
+    exactly as `parse_header` reads that part; None where `parse_header` would fail. String
+    operations instead of a second regex over the entry: this runs once per entry whose tail
+    was not seen before."""
+    sev = _SEVERITY.get(tail[:1])
+    if sev is None:
+        return None
+    if len(tail) == 1 or tail[1:] == "\n":  # `$`: the end, or before a final newline
+        pos = 1
+    elif tail[1] == " ":
+        pos = 2
+    else:
+        return None
+    category = None
+    if tail[pos : pos + 1] == "[":
+        close = tail.find("]", pos + 1)
+        if close != -1 and tail.find("\n", pos + 1, close) == -1:
+            category = tail[pos + 1 : close]
+            pos = close + 2 if tail[close + 1 : close + 2] == " " else close + 1
+    message = tail[pos:]
+    if message[:1] == "\n":  # an empty header line: the message is the banner that follows
+        message = message[1:]
+    repeat = 1
+    if message.endswith(" times)"):
+        r = _REPEATED.search(message)
+        if r is not None:
+            repeat = int(r.group(1))
+            message = message[: r.start()]
+    return sev, category, message, repeat
+
+
 def header_tail(text: str, *, cut: bool = False) -> tuple[str, str] | None:
     """(pid, tail) when `text` starts like a header line up to its pid, the tail being all that
     follows `(pid) `; else None. Severity, category, message and repeat count, everything

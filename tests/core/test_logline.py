@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from irisd.core.lines import LineAssembler, RawEntry, assemble
-from irisd.core.logline import LocalClock, parse, parse_header
+from irisd.core.logline import LocalClock, header_tail, parse, parse_header, parse_tail
 from irisd.core.model import LogEntry, Severity, Unparsed
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -337,3 +340,37 @@ def test_entry_counters_reach_the_parsed_entry() -> None:
         True,
         2,
     )
+
+
+# -- parse_tail: the header's tail read with string operations ---------------------------------------
+
+TAIL_PIECES = ["0", "1", "3", "4", " ", "  ", "[", "]", "[A B]", "[Generic.Event]", "\n", "x",
+               "msg", "...(repeated 3 times)", " times)", "\u0664", "\t"]  # fmt: skip
+
+
+def reference_tail(tail: str) -> tuple[Severity, str | None, str, int] | None:
+    header = parse_header("11/14/25-09:45:55:740 (50778) " + tail)
+    return None if isinstance(header, str) else header[4:]  # type: ignore[return-value]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(TAIL_PIECES), max_size=8).map("".join))
+def test_parse_tail_reads_a_tail_as_parse_header_does(tail: str) -> None:
+    assert parse_tail(tail) == reference_tail(tail)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    ["", "0", "0 ", "0\n", "0\nbanner", "0 \nbanner", "0 [A]", "0 [A] ", "0 [A]  two spaces",
+     "0 [A\nB] x", "0 [unclosed x", "0 []x", "2 [A B] m...(repeated 4 times)", "3 no category",
+     "0x", "9 x", "1 [A]\nbanner"],
+)  # fmt: skip
+def test_parse_tail_edge_forms(tail: str) -> None:
+    assert parse_tail(tail) == reference_tail(tail)
+
+
+def test_parse_tail_agrees_with_parse_header_on_every_entry_of_the_sample() -> None:
+    sample = Path(__file__).resolve().parents[2] / "tests/data/messages.log"
+    tails = [split[1] for raw in assemble(sample.read_bytes()) if (split := header_tail(raw.text))]
+    assert len(tails) > 1000
+    assert [parse_tail(t) for t in tails] == [reference_tail(t) for t in tails]
