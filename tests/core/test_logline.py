@@ -350,7 +350,7 @@ TAIL_PIECES = ["0", "1", "3", "4", " ", "  ", "[", "]", "[A B]", "[Generic.Event
 
 def reference_tail(tail: str) -> tuple[Severity, str | None, str, int] | None:
     header = parse_header("11/14/25-09:45:55:740 (50778) " + tail)
-    return None if isinstance(header, str) else header[4:]  # type: ignore[return-value]
+    return None if isinstance(header, str) else header[4:]
 
 
 @settings(max_examples=2000, deadline=None)
