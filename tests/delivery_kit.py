@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from irisd.core.events import trace_id
 from irisd.core.model import Event, Severity
 
 Behaviour = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
@@ -20,7 +21,7 @@ Behaviour = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
 def make_event(n: int, *, severity: int = 2, code: str = "lock.table_full", size: int = 0) -> Event:
     return Event(
         event_id=f"{n:032x}",
-        trace_id=f"{n + 1:032x}",
+        trace_id=trace_id(f"{n:032x}"),  # as the daemon derives it
         host="db1",
         instance="IRIS",
         source="/iris/mgr/messages.log",

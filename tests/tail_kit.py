@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from irisd.core.events import EventBuilder
+from irisd.core.events import EventBuilder, trace_id
 from irisd.core.logline import LocalClock
 from irisd.core.model import Event, Severity
 from irisd.rules import default_classifier
@@ -37,7 +37,7 @@ def event(n: int, **changes: object) -> Event:
     cycle through four kinds. `changes` replaces fields."""
     base = Event(
         event_id=f"{n:032x}",
-        trace_id=f"{n + 1:032x}",
+        trace_id=trace_id(f"{n:032x}"),  # as the daemon derives it
         host="db1",
         instance="IRIS",
         source="803:1a2b:fp:0",

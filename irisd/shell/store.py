@@ -12,8 +12,9 @@ Theory of operation
   takes an older one to the current version, each step once, in a transaction.
 * `commit_batch` writes a tail batch — the events and the checkpoint that produced them — in one
   transaction. A crash either keeps both or neither, so on restart the tailer neither skips nor
-  repeats an entry. An event row is its JSON form (`body`, stored once and sent as is by every
-  sink) plus the columns `/events` filters on. (source, offset) is unique — the inputs of
+  repeats an entry. An event row is its JSON form (`body`, stored once, sent by every sink) less
+  what the row's columns hold (`eventjson.stored_event`; a claim restores it) plus the columns
+  `/events` filters on. (source, offset) is unique — the inputs of
   `event_id` — so re-reading the same bytes (a lost checkpoint) inserts nothing twice.
 * The outbox is the `owed` table beside the events: a row per event some sink registered when it
   was stored has not yet acknowledged, `bits` the mask of those sinks. An ack clears bits in that
@@ -41,7 +42,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from irisd.core.eventjson import loads_event
+from irisd.core.eventjson import loads_event, restore_event
 from irisd.core.model import Event, Severity
 from irisd.errors import StateError
 from irisd.shell.outbox import DeadLetter, Listener, OutboxItem, OutboxStats, SinkStats
@@ -195,11 +196,12 @@ class Store:
             if value is not None:
                 where.append(clause)
                 args.append(value)
-        sql = "SELECT seq, body FROM events"
+        sql = "SELECT seq, body, event_id, offset, ts FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
-        return [(r[0], loads_event(r[1])) for r in self.conn.execute(sql, (*args, limit))]
+        rows = self.conn.execute(sql, (*args, limit))
+        return [(r[0], loads_event(restore_event(r[1], r[2], r[3], r[4]))) for r in rows]
 
     def event_count(self) -> int:
         return self._count("SELECT count(*) FROM events")
@@ -259,13 +261,15 @@ class Store:
         out: list[OutboxItem] = []
         total = 0
         rows = self.conn.execute(
-            "SELECT o.seq, e.event_id, e.severity, e.body FROM owed o JOIN events e ON e.seq = o.seq"
+            "SELECT o.seq, e.event_id, e.severity, e.body, e.offset, e.ts"
+            " FROM owed o JOIN events e ON e.seq = o.seq"
             " WHERE o.bits & ? AND o.seq > ? ORDER BY o.seq LIMIT ?",
             (bit, self._cursor[sink], limit + len(flight)),
         )
-        for seq, event_id, severity, body in rows:
+        for seq, event_id, severity, stored, offset, ts in rows:
             if seq in flight:
                 continue
+            body = restore_event(stored, event_id, offset, ts)
             size = len(body) if body.isascii() else len(body.encode())
             if len(out) >= limit or (out and total + size > max_bytes):
                 break
@@ -301,7 +305,7 @@ class Store:
 
     def dead_letters(self, sink: str | None = None) -> Sequence[DeadLetter]:
         sql = (
-            "SELECT d.id, d.sink, d.status, d.body, d.at, d.seq, e.body"
+            "SELECT d.id, d.sink, d.status, d.body, d.at, d.seq, e.body, e.event_id, e.offset, e.ts"
             " FROM dead_letters d JOIN events e ON e.seq = d.seq"
         )
         args: tuple[str, ...] = ()
@@ -309,7 +313,10 @@ class Store:
             sql += " WHERE d.sink = ?"
             args = (sink,)
         rows = self.conn.execute(sql + " ORDER BY d.id", args)
-        return [DeadLetter(r[0], r[1], r[5], loads_event(r[6]), r[2], r[3], r[4]) for r in rows]
+        return [
+            DeadLetter(r[0], r[1], r[5], loads_event(restore_event(*r[6:])), r[2], r[3], r[4])
+            for r in rows
+        ]
 
     def retry_dead_letters(self, ids: Sequence[int] | None = None) -> int:
         with self._transaction("retry dead letters") as conn:

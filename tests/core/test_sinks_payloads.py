@@ -12,7 +12,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from irisd.core.eventjson import dumps_event, event_from_dict, event_to_dict, loads_event
+from irisd.core.eventjson import (
+    dumps_event,
+    event_from_dict,
+    event_to_dict,
+    loads_event,
+    restore_event,
+    stored_event,
+)
+from irisd.core.events import trace_id
 from irisd.core.model import Event, Severity
 from irisd.core.sinks.jsonl import jsonl_lines, needs_rotation, rotation_moves
 from irisd.core.sinks.webhook import batch_id, sign, verify, webhook_request
@@ -219,3 +227,53 @@ def test_remembered_quoting_of_messages_gives_what_json_dumps_gives() -> None:
         first, again = dumps_event(event), dumps_event(event)  # the second from the memo
         expected = json.dumps(event_to_dict(event), ensure_ascii=False, separators=(",", ":"))
         assert first == again == expected
+
+
+# -- the stored form: what the events table keeps of an event's JSON --------------------------------
+
+DERIVED = BASE._replace(trace_id=trace_id(BASE.event_id))  # as the daemon builds every event
+
+
+def restored(event: Event) -> str:
+    return restore_event(stored_event(event), event.event_id, event.offset, event.timestamp)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        DERIVED,
+        DERIVED._replace(timestamp=None, pid=None, category=None, labels=()),
+        DERIVED._replace(host='h,"severity":1', instance='"', source='\\",\\"severity\\":'),
+        DERIVED._replace(message=',"severity":0,"x":"\\u0000Ärger\n'),
+        DERIVED._replace(event_id='odd "id"', trace_id=trace_id('odd "id"')),
+    ],
+    ids=["plain", "nulls", "origin-with-the-marker", "message-with-the-marker", "odd-event-id"],
+)
+def test_the_stored_form_restores_byte_for_byte(event: Event) -> None:
+    stored = stored_event(event)
+    assert not stored.startswith("{")
+    assert len(stored) < len(dumps_event(event))
+    assert event.event_id not in stored
+    assert event.trace_id not in stored
+    assert restored(event) == dumps_event(event)
+
+
+def test_an_event_whose_trace_id_is_not_derived_is_stored_whole() -> None:
+    assert BASE.trace_id != trace_id(BASE.event_id)
+    assert stored_event(BASE) == dumps_event(BASE)
+    assert restored(BASE) == dumps_event(BASE)
+
+
+@given(
+    st.text(max_size=12),
+    st.text(max_size=12),
+    st.text(max_size=40),
+    st.one_of(st.none(), st.floats(min_value=0, max_value=4e9)),
+    st.integers(min_value=0, max_value=2**62),
+)
+def test_the_stored_form_restores_any_event(
+    host: str, source: str, message: str, stamp: float | None, offset: int
+) -> None:
+    event = DERIVED._replace(host=host, source=source, message=message, timestamp=stamp,
+                             offset=offset)  # fmt: skip
+    assert restored(event) == dumps_event(event)

@@ -22,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from irisd.api.client import ApiClient
+from irisd.core.eventjson import restore_event
 
 pytestmark = pytest.mark.slow
 
@@ -477,9 +478,12 @@ async def test_classify_summary_equals_what_the_daemon_stored(
     assert daemon.wait() == 0
 
     db = sqlite3.connect(daemon.state / "irisd.sqlite3")
-    repeat = "json_extract(body, '$.repeat')"
-    by_code = dict(db.execute(f"SELECT code, sum({repeat}) FROM events GROUP BY code"))
-    by_severity = dict(db.execute(f"SELECT severity, sum({repeat}) FROM events GROUP BY severity"))
+    by_code: dict[str, int] = {}
+    by_severity: dict[int, int] = {}
+    for row in db.execute("SELECT body, event_id, offset, ts FROM events"):
+        stored = json.loads(restore_event(*row))
+        by_code[stored["code"]] = by_code.get(stored["code"], 0) + stored["repeat"]
+        by_severity[stored["severity"]] = by_severity.get(stored["severity"], 0) + stored["repeat"]
     (rows,) = db.execute("SELECT count(*) FROM events").fetchone()
     (unparsed,) = db.execute(
         "SELECT count(*) FROM events WHERE code = 'unknown.unparsed'"

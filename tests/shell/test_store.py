@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from tail_kit import event
 
+from irisd.core.eventjson import dumps_event
 from irisd.core.model import Event
 from irisd.errors import StateError
 from irisd.shell import schema
@@ -102,7 +103,7 @@ def test_events_read_back_equal_what_was_stored(store: Store) -> None:
 
 
 def test_schema_version_and_wal(store: Store) -> None:
-    assert store.conn.execute("PRAGMA user_version").fetchone() == (2,)
+    assert store.conn.execute("PRAGMA user_version").fetchone() == (schema.VERSION,)
     assert store.conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert store.path.parent.stat().st_mode & 0o777 == 0o700
 
@@ -129,10 +130,49 @@ def test_reopen_keeps_events_and_checkpoint_and_migrates_nothing(tmp_path: Path)
     first.commit_batch([event(0), event(1)], checkpoint(200))
     first.close()
     again = Store(path)
-    assert again.conn.execute("PRAGMA user_version").fetchone() == (2,)
+    assert again.conn.execute("PRAGMA user_version").fetchone() == (schema.VERSION,)
     assert again.event_count() == 2
     assert again.checkpoint("/iris/mgr/messages.log") == checkpoint(200)
     assert again.commit_batch([event(1)], checkpoint(200)) == 0  # ids survive the restart
+    again.close()
+
+
+def test_rows_keep_the_stored_form_and_give_back_the_whole_json(tmp_path: Path) -> None:
+    """A row's body leaves out what its columns hold; claims, /events and dead letters put it
+    back. An event whose trace id is not derived from its event id is kept whole."""
+    store = Store(tmp_path / "irisd.sqlite3")
+    store.register_sinks(["hook"])
+    derived, whole = event(1), event(2, trace_id="f" * 32)
+    store.commit_batch([derived, whole], checkpoint(300))
+    bodies = dict(store.conn.execute("SELECT event_id, body FROM events"))
+    assert bodies[whole.event_id] == dumps_event(whole)
+    assert not bodies[derived.event_id].startswith("{")
+    assert len(bodies[derived.event_id]) < len(dumps_event(derived)) * 3 // 4
+    items = store.claim("hook", limit=10, max_bytes=1 << 20)
+    assert [i.json for i in items] == [dumps_event(derived), dumps_event(whole)]
+    assert [i.size for i in items] == [len(dumps_event(derived)), len(dumps_event(whole))]
+    assert [e for _, e in store.recent_events()] == [whole, derived]
+    store.dead_letter("hook", [items[0].seq], status=400, body="no")
+    assert [d.event for d in store.dead_letters()] == [derived]
+    store.close()
+
+
+def test_a_version_2_database_reads_on_with_its_whole_rows(tmp_path: Path) -> None:
+    """Version 2 stored every body whole; version 3 changes no table and reads those rows as
+    they are, next to new rows in the stored form."""
+    path = tmp_path / "irisd.sqlite3"
+    store = Store(path)
+    store.register_sinks(["hook"])
+    store.commit_batch([event(1)], checkpoint(200))
+    store.conn.execute("UPDATE events SET body = ?", (dumps_event(event(1)),))
+    store.conn.execute("PRAGMA user_version=2")
+    store.close()
+    again = Store(path)
+    assert again.conn.execute("PRAGMA user_version").fetchone() == (3,)
+    again.commit_batch([event(2)], checkpoint(300))
+    assert [e for _, e in again.recent_events()] == [event(2), event(1)]
+    items = again.claim("hook", limit=10, max_bytes=1 << 20)
+    assert [i.json for i in items] == [dumps_event(event(1)), dumps_event(event(2))]
     again.close()
 
 
@@ -272,7 +312,7 @@ def test_a_version_1_database_migrates_keeping_rows_owed_bits_and_dead_letters(
     )
     conn.close()
     store = Store(path)
-    assert store.conn.execute("PRAGMA user_version").fetchone() == (2,)
+    assert store.conn.execute("PRAGMA user_version").fetchone() == (schema.VERSION,)
     assert [(seq, e) for seq, e in store.recent_events()][::-1] == list(
         zip((10, 11, 12), old, strict=True)
     )

@@ -294,9 +294,9 @@ def test_a_salvage_whose_damaged_page_answers_behind_the_scan_still_ends(db: Pat
     """A torn events leaf that, probed past a damaged row, names a row before the probe: the
     salvage used to step back to it and loop for ever. Run in a child so a loop fails the test."""
     tailed(db, 2000)
-    with open(db, "r+b") as f:  # the second 4 KiB of page 5, an events leaf
+    with open(db, "r+b") as f:  # the last 4 KiB of page 17, an events leaf
         size = int.from_bytes(f.read(18)[16:18], "big")
-        f.seek(4 * size + 4096)
+        f.seek(16 * size + 3 * 4096)
         f.write(random.Random(0).randbytes(4096))
     assert answers_behind(db), "the damage no longer sets up the case: pick another page"
     code = "import sys; from pathlib import Path; from irisd.shell.recovery import recover_state;"
