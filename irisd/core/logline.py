@@ -57,16 +57,19 @@ def parse_header(text: str) -> Header | str:
     if m is None:
         return _reason(text)
     minute, second, ms, pid, sev, category = m.groups()
-    message = text[m.end() :]
-    if message[:1] == "\n":  # an empty header line: the message is the banner that follows
-        message = message[1:]
-    repeat = 1
-    if message.endswith(" times)"):
-        r = _REPEATED.search(message)
-        if r is not None:
-            repeat = int(r.group(1))
-            message = message[: r.start()]
+    message, repeat = _message(text[m.end() :])
     return Header(minute, second, ms, pid, _SEVERITY[sev], category, message, repeat)
+
+
+def _message(rest: str) -> tuple[str, int]:
+    """(message, repeat) from what follows a header's category: IRIS's repeat suffix taken off."""
+    if rest[:1] == "\n":  # an empty header line: the message is the banner that follows
+        rest = rest[1:]
+    if rest.endswith(" times)"):
+        r = _REPEATED.search(rest)
+        if r is not None:
+            return rest[: r.start()], int(r.group(1))
+    return rest, 1
 
 
 def parse_tail(tail: str) -> tuple[Severity, str | None, str, int] | None:
@@ -89,15 +92,7 @@ def parse_tail(tail: str) -> tuple[Severity, str | None, str, int] | None:
         if close != -1 and tail.find("\n", pos + 1, close) == -1:
             category = tail[pos + 1 : close]
             pos = close + 2 if tail[close + 1 : close + 2] == " " else close + 1
-    message = tail[pos:]
-    if message[:1] == "\n":  # an empty header line: the message is the banner that follows
-        message = message[1:]
-    repeat = 1
-    if message.endswith(" times)"):
-        r = _REPEATED.search(message)
-        if r is not None:
-            repeat = int(r.group(1))
-            message = message[: r.start()]
+    message, repeat = _message(tail[pos:])
     return sev, category, message, repeat
 
 
