@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from irisd.core.events import trace_id
-from irisd.core.model import Event, Severity
+from irisd.core.model import Event, Severity, trace_id
 
 Behaviour = Callable[[web.Request, bytes], Awaitable[web.StreamResponse]]
 

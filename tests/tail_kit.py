@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from irisd.core.events import EventBuilder, trace_id
+from irisd.core.events import EventBuilder
 from irisd.core.logline import LocalClock
-from irisd.core.model import Event, Severity
+from irisd.core.model import Event, Severity, trace_id
 from irisd.rules import default_classifier
 
 

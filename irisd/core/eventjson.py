@@ -19,8 +19,7 @@ from datetime import datetime
 from json.encoder import encode_basestring
 from typing import Any
 
-from irisd.core.events import trace_id
-from irisd.core.model import SEVERITY_NAMES, Event, Severity, iso
+from irisd.core.model import SEVERITY_NAMES, Event, Severity, iso, trace_id
 
 JsonObject = dict[str, object]
 _q: Callable[[str], str] = encode_basestring  # a JSON string literal, as json.dumps writes it

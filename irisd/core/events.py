@@ -3,7 +3,7 @@
 `event_id` is derived from the host, the source file's identity and the entry's byte offset, so
 reading the same bytes again (after a crash, a restart, a replayed checkpoint) yields the same id and
 a receiver can deduplicate. `trace_id` is the W3C trace-context id that follows the event through
-the daemon; it is the event id rearranged, so it too is stable across re-reads.
+the daemon; it is the event id rearranged (`model.trace_id`), so it too is stable across re-reads.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from typing import Final
 
 from irisd.core.classify import UNPARSED, Classifier
 from irisd.core.lines import RawEntry
-from irisd.core.logline import LocalClock, header_tail, parse, parse_header, parse_tail
-from irisd.core.model import Classification, Event, LogEntry, Unparsed
+from irisd.core.logline import LocalClock, header_tail, parse, parse_tail
+from irisd.core.model import Classification, Event, LogEntry, Unparsed, trace_id
 
-_ZERO_TRACE: Final = "0" * 32
 _MEMO_MAX: Final = 4096  # tails remembered per source (about 1.5 MiB at most)
 _MEMO_TAIL_MAX: Final = 512  # longer tails (banners, dumps) are parsed each time
 _Parts = tuple[str | None, str, int, Classification]  # category, message, repeat, classification
@@ -28,14 +27,6 @@ _Labels = tuple[tuple[str, str], ...]
 def event_id(host: str, source: str, offset: int) -> str:
     digest = hashlib.blake2b(f"{host}\0{source}\0{offset}".encode(), digest_size=16)
     return digest.hexdigest()
-
-
-def trace_id(event: str) -> str:
-    """A 32-hex W3C trace id: the event id (itself a hash) with its halves swapped, so it differs
-    from the event id and costs no second hash on a path that runs once per entry read. Never all
-    zeros (the spec forbids it)."""
-    trace = event[16:] + event[:16]
-    return trace if trace != _ZERO_TRACE else "0" * 31 + "1"
 
 
 class EventBuilder:
@@ -72,32 +63,31 @@ class EventBuilder:
         seen before reuses what it gave then (this runs once per entry read)."""
         text = raw.text
         split = header_tail(text)
-        if split is not None:
-            pid, tail = split
-            known = self._memo.get(tail)
-            if known is None:
-                fields = parse_tail(tail)
-                if fields is not None:
-                    sev, category, message, repeat = fields
-                    c = self._classifier.classify(category, message, sev)
-                    known = (category, message, repeat, c)
-                    if len(tail) <= _MEMO_TAIL_MAX:
-                        if len(self._memo) >= _MEMO_MAX:
-                            self._memo.clear()
-                        self._memo[tail] = known
-            if known is not None:
-                when = self.clock.to_epoch(text[:14], text[15:17], text[18:21])
-                if when is not None:
-                    return self._make(raw.offset, when, int(pid), known, _labels(raw))
-        header = parse_header(text)
-        when = None
-        if not isinstance(header, str):
-            when = self.clock.to_epoch(header.minute, header.second, header.millisecond)
-        if isinstance(header, str) or when is None:  # the WIJ recovery block, or unparsed
-            return self.from_entry(parse(raw, self.clock))
-        c = self._classifier.classify(header.category, header.message, header.severity)
-        parts = (header.category, header.message, header.repeat, c)
-        return self._make(raw.offset, when, int(header.pid), parts, _labels(raw))
+        known = self._tail_parts(split[1]) if split is not None else None
+        if split is not None and known is not None:
+            when = self.clock.to_epoch(text[:14], text[15:17], text[18:21])
+            if when is not None:
+                return self._make(raw.offset, when, int(split[0]), known, _labels(raw))
+        # No header (the WIJ recovery block, a line without an entry before it) or a date that
+        # does not exist: header_tail and parse_tail refuse exactly what parse_header refuses, so
+        # the reference path says what the entry is.
+        return self.from_entry(parse(raw, self.clock))
+
+    def _tail_parts(self, tail: str) -> _Parts | None:
+        """What a header's tail says, remembered by tail; None if it is not a header's tail."""
+        known = self._memo.get(tail)
+        if known is not None:
+            return known
+        fields = parse_tail(tail)
+        if fields is None:
+            return None
+        severity, category, message, repeat = fields
+        known = (category, message, repeat, self._classifier.classify(category, message, severity))
+        if len(tail) <= _MEMO_TAIL_MAX:
+            if len(self._memo) >= _MEMO_MAX:
+                self._memo.clear()
+            self._memo[tail] = known
+        return known
 
     def _make(
         self, offset: int, when: float | None, pid: int | None, parts: _Parts, labels: _Labels

@@ -120,3 +120,15 @@ class Event(NamedTuple):
     message: str
     repeat: int = 1
     labels: tuple[tuple[str, str], ...] = ()
+
+
+def trace_id(event_id: str) -> str:
+    """An event's 32-hex W3C trace id: its event id (itself a hash) with the halves swapped, so
+    it differs from the event id and costs no second hash on a path that runs once per entry
+    read. Never all zeros (the spec forbids it). The events table leans on this: a row keeps no
+    trace id of its own (`eventjson.stored_event`)."""
+    trace = event_id[16:] + event_id[:16]
+    return trace if trace != _ZERO_TRACE else "0" * 31 + "1"
+
+
+_ZERO_TRACE: Final = "0" * 32

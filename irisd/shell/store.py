@@ -52,6 +52,8 @@ _INSERT: Final = (
     "INSERT OR IGNORE INTO events (event_id, src, offset, ts, severity, code, body, stored)"
     " VALUES (?,?,?,?,?,?,?,?)"
 )
+# The columns an event's whole JSON is restored from, in `restore_event`'s order.
+_JSON: Final = "e.body, e.event_id, e.offset, e.ts"
 _MAX_SINKS: Final = 62
 _SEVERITIES: Final = tuple(Severity)
 
@@ -196,12 +198,12 @@ class Store:
             if value is not None:
                 where.append(clause)
                 args.append(value)
-        sql = "SELECT seq, body, event_id, offset, ts FROM events"
+        sql = f"SELECT e.seq, {_JSON} FROM events e"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
         rows = self.conn.execute(sql, (*args, limit))
-        return [(r[0], loads_event(restore_event(r[1], r[2], r[3], r[4]))) for r in rows]
+        return [(r[0], loads_event(restore_event(*r[1:]))) for r in rows]
 
     def event_count(self) -> int:
         return self._count("SELECT count(*) FROM events")
@@ -261,12 +263,11 @@ class Store:
         out: list[OutboxItem] = []
         total = 0
         rows = self.conn.execute(
-            "SELECT o.seq, e.event_id, e.severity, e.body, e.offset, e.ts"
-            " FROM owed o JOIN events e ON e.seq = o.seq"
+            f"SELECT o.seq, e.severity, {_JSON} FROM owed o JOIN events e ON e.seq = o.seq"
             " WHERE o.bits & ? AND o.seq > ? ORDER BY o.seq LIMIT ?",
             (bit, self._cursor[sink], limit + len(flight)),
         )
-        for seq, event_id, severity, stored, offset, ts in rows:
+        for seq, severity, stored, event_id, offset, ts in rows:
             if seq in flight:
                 continue
             body = restore_event(stored, event_id, offset, ts)
@@ -305,7 +306,7 @@ class Store:
 
     def dead_letters(self, sink: str | None = None) -> Sequence[DeadLetter]:
         sql = (
-            "SELECT d.id, d.sink, d.status, d.body, d.at, d.seq, e.body, e.event_id, e.offset, e.ts"
+            f"SELECT d.id, d.sink, d.status, d.body, d.at, d.seq, {_JSON}"
             " FROM dead_letters d JOIN events e ON e.seq = d.seq"
         )
         args: tuple[str, ...] = ()

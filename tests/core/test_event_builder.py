@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irisd.core.classify import Classifier, load_rules
-from irisd.core.events import EventBuilder, event_id, trace_id
+from irisd.core.events import EventBuilder, event_id
 from irisd.core.lines import LineAssembler, RawEntry, assemble
 from irisd.core.logline import LocalClock, parse
+from irisd.core.model import trace_id
 from irisd.rules import default_classifier
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,8 +20,7 @@ from irisd.core.eventjson import (
     restore_event,
     stored_event,
 )
-from irisd.core.events import trace_id
-from irisd.core.model import Event, Severity
+from irisd.core.model import Event, Severity, trace_id
 from irisd.core.sinks.jsonl import jsonl_lines, needs_rotation, rotation_moves
 from irisd.core.sinks.webhook import batch_id, sign, verify, webhook_request
 
