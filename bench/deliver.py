@@ -11,6 +11,11 @@ For each shipper, in a fresh directory with an empty log file:
   3. burst: append N lines (default 200,000) in one write; throughput is N over the time from
      the write to the last line's receipt; the peak RSS while it is worked through is printed
      apart (a burst's batches in flight are a spike, not the steady footprint).
+  4. drain (irisd only, `--drain N`, default 200,000; 0 skips it): the receiver answers 503 while
+     N lines are appended and irisd stores them all in its outbox (read from its database), then
+     200 again; the rate is N over the time from that switch to the last line's receipt: how fast
+     irisd catches up after a receiver outage, its publishing alone (the tailer has nothing left
+     to do). The bench's sink retries at most 0.2 s apart, which bounds the wait for the first.
 Lines are single-line IRIS entries (`MM/DD/YY-HH:MM:SS:mmm (pid) sev [Category] text`), so a line
 is an event for irisd and a message for syslog-ng. The receiver (aiohttp, in this process) only
 counts and timestamps: one regular expression finds each line's mark (`bench KIND N t=NS`) in
@@ -34,6 +39,7 @@ import asyncio
 import re
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -47,7 +53,7 @@ import psutil
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import floor  # noqa: E402 - a sibling script, found through the path set just above
+import floor  # a sibling script, found through the path set just above
 
 IRISD_CONFIG = """\
 [instance]
@@ -80,6 +86,8 @@ batch_max_events = 1000
 linger_ms = {linger_ms}
 concurrency = {concurrency}
 timeout = 10
+backoff_base = 0.05
+backoff_cap = 0.2
 """
 
 SYSLOG_NG_CONFIG = """\
@@ -129,6 +137,7 @@ class Tally:
 class Receiver:
     tallies: dict[str, Tally] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    down: bool = False  # answer 503 to everything, take nothing
 
     def take(self, body: bytes, now_ns: int) -> None:
         for kind, n, sent in _MARK.findall(body):
@@ -142,6 +151,8 @@ class Receiver:
 
     async def count(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.down:
+            return web.Response(status=503)
         self.take(body, time.time_ns())
         self.changed.set()
         return web.Response(status=200)
@@ -169,6 +180,9 @@ class Result:
     cpu_percent: float  # of one core, over the paced run
     rss_mib: float  # peak over the paced run
     burst_rss_mib: float  # peak while the burst was worked through
+    drain_lines: int = 0  # irisd only: lines published after the receiver came back
+    drain_seconds: float = 0.0
+    drain_complete: bool = True
 
 
 class Shipper:
@@ -255,6 +269,10 @@ async def _measure(
     burst_lines, burst_seconds, burst_ok, burst_peak = await _burst(
         receiver, log, f"{tag}burst", args.burst, process
     )
+    drained: tuple[int, float, bool] = (0, 0.0, True)
+    if isinstance(shipper, Irisd) and args.drain:
+        database = log.parent / "state" / "irisd.sqlite3"
+        drained = await _drain(receiver, log, f"{tag}drain", args.drain, database)
     return Result(
         name=shipper.name,
         burst_lines=burst_lines,
@@ -266,6 +284,9 @@ async def _measure(
         cpu_percent=100 * used / elapsed,
         rss_mib=peak / 2**20,
         burst_rss_mib=burst_peak / 2**20,
+        drain_lines=drained[0],
+        drain_seconds=drained[1],
+        drain_complete=drained[2],
     )
 
 
@@ -284,6 +305,37 @@ async def _burst(
         await asyncio.wait({done}, timeout=0.05)
     tally = receiver.tallies[kind]
     return len(tally.seen), (tally.last_ns - start) / 1e9, done.result(), peak
+
+
+async def _drain(
+    receiver: Receiver, log: Path, kind: str, count: int, database: Path
+) -> tuple[int, float, bool]:
+    """Receiver down while `count` lines are stored, then up: (received, seconds, complete)."""
+    head = stamp()
+    data = "".join(line(kind, n, head) for n in range(count))
+    receiver.down = True
+    try:
+        with log.open("a") as out:
+            out.write(data)
+        deadline = time.monotonic() + 120
+        while _owed(database) < count:  # every earlier line was acknowledged: these are owed
+            if time.monotonic() > deadline:
+                raise SystemExit(f"irisd did not store {count:,} lines in 120 s")
+            await asyncio.sleep(0.05)
+    finally:
+        receiver.down = False
+    start = time.time_ns()
+    complete = await receiver.until(kind, count)
+    tally = receiver.tallies.get(kind, Tally())
+    return len(tally.seen), (tally.last_ns - start) / 1e9, complete
+
+
+def _owed(database: Path) -> int:
+    conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(conn.execute("SELECT count(*) FROM owed").fetchone()[0])
+    finally:
+        conn.close()
 
 
 async def _paced(
@@ -343,6 +395,13 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f"{r.cpu_percent:>7.1f} {r.rss_mib:>8.1f} {r.burst_rss_mib:>10.1f}{flag}"
         )
     print("(p50, p99, CPU and RSS at the paced rate; burst RSS: the peak while the burst ran)")
+    for r in results:
+        if r.drain_lines:
+            flag = "" if r.drain_complete else "  (INCOMPLETE: lines missing)"
+            print(
+                f"{r.name} catch-up after a receiver outage: {r.drain_lines:,} stored lines"
+                f" published at {r.drain_lines / r.drain_seconds:,.0f} lines/s{flag}"
+            )
     if len(results) == 2:
         ours, theirs = (r.burst_lines / r.burst_seconds for r in results)
         print(f"irisd / syslog-ng burst throughput: {ours / theirs:.2f}x (target >= 1.5x)")
@@ -358,6 +417,12 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--burst", type=int, default=200_000, help="lines in the burst")
+    parser.add_argument(
+        "--drain",
+        type=int,
+        default=200_000,
+        help="lines stored while the receiver is down (0: skip)",
+    )
     parser.add_argument("--rate", type=int, default=1000, help="paced lines per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the paced run")
     parser.add_argument("--linger-ms", type=int, default=5, help="irisd sink linger_ms")

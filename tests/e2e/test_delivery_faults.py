@@ -9,6 +9,7 @@ line may arrive twice only under the same `event_id` (the receiver's dedupe key)
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -70,9 +72,11 @@ def iris_line(n: int) -> str:
 
 @dataclass
 class Receiver:
-    """Answers 503 with probability `flap` (a flapping receiver), else 200; counts receipts."""
+    """Answers 503 with probability `flap` (a flapping receiver), or `refuse` with a body saying
+    why when set, else 200; counts receipts."""
 
     flap: float = 0.0
+    refuse: int | None = None
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     ids_by_line: dict[int, set[str]] = field(default_factory=dict)
     receipts: int = 0
@@ -84,6 +88,9 @@ class Receiver:
         if self.rng.random() < self.flap:
             self.refused += 1
             return web.Response(status=503)
+        if self.refuse is not None:
+            self.refused += 1
+            return web.Response(status=self.refuse, text="tenant e2e is not known here")
         for event in body["events"]:
             n = int(event["message"].rsplit(" ", 1)[1])
             self.ids_by_line.setdefault(n, set()).add(event["event_id"])
@@ -337,6 +344,66 @@ async def test_a_long_receiver_outage_loses_nothing_keeps_memory_flat_and_catche
         f"\noutage: {lines} lines after {refused_during_outage} refusals, {duplicates} "
         f"duplicates; RSS {min(settled) / 2**20:.1f}-{max(settled) / 2**20:.1f} MiB"
     )
+
+
+async def test_dead_letters_come_back_through_the_cli_while_the_daemon_runs(rig: Rig) -> None:
+    """A 400 dead-letters its batch for good. `irisd deadletter list`, another process on the
+    same database, shows each refused line with the answer; `irisd deadletter retry --all` makes
+    them pending again, and the running daemon delivers them without being told, while new lines
+    keep coming."""
+    proc = await rig.following()
+    rig.receiver.refuse = 400
+    refused = 300
+    with rig.log.open("a") as out:
+        out.write("".join(iris_line(n) for n in range(refused)))
+    try:
+        letters = await _dead_lettered(rig, refused)
+        assert sorted(int(d["event"]["message"].rsplit(" ", 1)[1]) for d in letters) == list(
+            range(refused)
+        )
+        assert {(d["sink"], d["status"], d["body"]) for d in letters} == {
+            ("hook", 400, "tenant e2e is not known here")
+        }
+        assert not rig.receiver.ids_by_line, "a refused line was counted as delivered"
+        rig.receiver.refuse = None
+        total = refused + 3000
+        writer = Writer(rig.log)
+        writer.written = refused
+        writing = asyncio.create_task(writer.run(total))
+        await asyncio.sleep(0.2)  # the writer is under way: the retry lands amid new lines
+        retried = await _deadletter(rig, "retry", "--all")
+        assert retried.strip() == f"{refused} dead letters back to pending"
+        await writing
+        await rig.receiver.until_all(total)
+    finally:
+        assert await stop(proc, rig.stderr) == 0
+    lines, duplicates = verdict(rig.receiver, total)
+    assert await _deadletter_list(rig) == []
+    print(f"\ndead letters: {refused} refused, retried by the CLI; {lines} lines, {duplicates} dup")
+
+
+async def _dead_lettered(rig: Rig, count: int) -> list[dict[str, Any]]:
+    """`irisd deadletter list` once it shows `count` dead letters (polled: they are another
+    process's rows in the database, nothing here is told of them)."""
+    for _ in range(300):
+        letters = await _deadletter_list(rig)
+        if len(letters) >= count:
+            return letters
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{len(letters)} dead letters after 30 s, not {count}")
+
+
+async def _deadletter(rig: Rig, *argv: str) -> str:
+    """`irisd deadletter ARGV --config ...` as its own process; its standard output."""
+    cmd = [sys.executable, "-m", "irisd.cli", "deadletter", *argv, "--config", str(rig.config())]
+    done = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def _deadletter_list(rig: Rig) -> list[dict[str, Any]]:
+    out = await _deadletter(rig, "list", "--json")
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 async def _until_settled(receiver: Receiver, total: int, quiet: float = 2.0) -> None:
