@@ -391,19 +391,22 @@ class Store:
         with self._transaction("record delivery") as conn:
             for where, args in _seq_filters(seqs):
                 # Only rows this call clears count: a row in `seqs` that was already done (a
-                # repeated ack) must neither be counted again nor dead-lettered.
-                cleared = conn.execute(
-                    f"UPDATE owed SET bits = bits & ~? WHERE {where} AND bits & ? RETURNING seq, bits",
+                # repeated ack) must neither be counted again nor dead-lettered. A row owed to
+                # this sink alone (with one sink, every row) is deleted in one step, the rest
+                # lose the sink's bit: each row is written once.
+                done_rows = conn.execute(
+                    f"DELETE FROM owed WHERE {where} AND bits = ? RETURNING seq", (*args, bit)
+                ).fetchall()
+                still_owed = conn.execute(
+                    f"UPDATE owed SET bits = bits & ~? WHERE {where} AND bits & ? RETURNING seq",
                     (bit, *args, bit),
                 ).fetchall()
-                if any(bits == 0 for _, bits in cleared):
-                    conn.execute(f"DELETE FROM owed WHERE {where} AND bits = 0", args)
                 if dead is not None:
                     conn.executemany(
                         "INSERT INTO dead_letters (sink, seq, status, body, at) VALUES (?,?,?,?,?)",
-                        [(sink, s, *dead) for s, _ in cleared],
+                        [(sink, s, *dead) for (s,) in sorted(done_rows + still_owed)],
                     )
-                done += sum(1 for _, bits in cleared if bits == 0)
+                done += len(done_rows)
         # Counted only once committed: a rolled-back ack leaves every row owed, and counted.
         self._owed_rows -= done
         self._in_flight[sink].difference_update(seqs)

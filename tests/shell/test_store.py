@@ -331,10 +331,11 @@ def test_an_ack_that_rolls_back_leaves_every_row_owed_and_counted(tmp_path: Path
     store.commit_batch([event(n) for n in range(1200)], checkpoint(120_000))
     seqs = sorted(seq for seq, _ in store.recent_events(limit=2000))
     scattered = seqs[::2]  # 600 seqs, not consecutive: two IN lists of 500 and 100
-    store.conn.execute(
-        f"CREATE TRIGGER refuse BEFORE UPDATE ON owed WHEN OLD.seq = {scattered[-1]}"
-        " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-    )
+    for write in ("UPDATE", "DELETE"):  # an ack clears a row by either
+        store.conn.execute(
+            f"CREATE TRIGGER refuse_{write} BEFORE {write} ON owed WHEN OLD.seq = {scattered[-1]}"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
     with pytest.raises(StateError, match=r"cannot record delivery in .*: refused by the test"):
         store.ack("hook", scattered)
     assert store.stats(now=0).rows == 1200
