@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -313,21 +314,28 @@ async def _drain(
     """Receiver down while `count` lines are stored, then up: (received, seconds, complete)."""
     head = stamp()
     data = "".join(line(kind, n, head) for n in range(count))
+    await _until_owed(database, lambda owed: owed == 0, "acknowledge the burst")
     receiver.down = True
     try:
         with log.open("a") as out:
             out.write(data)
-        deadline = time.monotonic() + 120
-        while _owed(database) < count:  # every earlier line was acknowledged: these are owed
-            if time.monotonic() > deadline:
-                raise SystemExit(f"irisd did not store {count:,} lines in 120 s")
-            await asyncio.sleep(0.05)
+        # Nothing else is owed now: once `count` rows are, the whole drain is stored.
+        await _until_owed(database, lambda owed: owed >= count, f"store {count:,} lines")
     finally:
         receiver.down = False
     start = time.time_ns()
     complete = await receiver.until(kind, count)
     tally = receiver.tallies.get(kind, Tally())
     return len(tally.seen), (tally.last_ns - start) / 1e9, complete
+
+
+async def _until_owed(database: Path, done: Callable[[int], bool], what: str) -> None:
+    """Poll irisd's outbox (rows owed to the sink) until `done` says so; 120 s at most."""
+    deadline = time.monotonic() + 120
+    while not done(_owed(database)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"irisd did not {what} in 120 s")
+        await asyncio.sleep(0.05)
 
 
 def _owed(database: Path) -> int:
