@@ -386,10 +386,12 @@ async def main(args: argparse.Namespace) -> None:
         print("syslog-ng not installed (apt-get install syslog-ng-core syslog-ng-mod-http)")
     results = [await measure(s, receiver, url, args) for s in shippers]
     await runner.cleanup()
-    report(results, args)
+    bound = floor.floor_rate(floor.burst(args.burst, MESSAGE), args.burst)
+    report(results, args, bound)
 
 
-def report(results: list[Result], args: argparse.Namespace) -> None:
+def report(results: list[Result], args: argparse.Namespace, bound: float) -> None:
+    """`bound`: bench/floor.py's rate over the same burst, printed against syslog-ng's."""
     print(f"burst of {args.burst:,} lines; paced {args.rate:,} lines/s for {args.seconds:g} s")
     print(
         f"{'shipper':<10} {'burst lines/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'CPU %':>7}"
@@ -413,7 +415,6 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     if len(results) == 2:
         ours, theirs = (r.burst_lines / r.burst_seconds for r in results)
         print(f"irisd / syslog-ng burst throughput: {ours / theirs:.2f}x (target >= 1.5x)")
-        bound = floor.floor_rate(floor.burst(args.burst, MESSAGE), args.burst)
         print(
             f"floor (bench/floor.py: per-entry work only, nothing stored or sent): {bound:,.0f}"
             f" lines/s = {bound / theirs:.2f}x syslog-ng"

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC
 from pathlib import Path
 
-MESSAGE = "[Generic.Event] Allocated 504MB shared memory using Huge Pages"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from floor import burst  # the same burst lines, from the sibling script
+
 STAGES = ("assemble", "build", "commit", "claim", "body", "ack")
-
-
-def burst(lines: int) -> bytes:
-    head = "12/02/26-21:00:00:000"
-    return "".join(
-        f"{head} (4242) 0 {MESSAGE} bench burst {n} t={time.time_ns()}\n" for n in range(lines)
-    ).encode()
 
 
 def run(data: bytes, lines: int) -> dict[str, float]:

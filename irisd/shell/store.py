@@ -17,9 +17,9 @@ Theory of operation
   `/events` filters on. (source, offset) is unique — the inputs of
   `event_id` — so re-reading the same bytes (a lost checkpoint) inserts nothing twice.
 * The outbox is the `owed` table beside the events: a row per event some sink registered when it
-  was stored has not yet acknowledged, `bits` the mask of those sinks. An ack clears bits in that
-  small table and deletes the rows that reach zero; event rows are written once and never
-  rewritten. "In flight" is memory only, so after a restart
+  was stored has not yet acknowledged, `bits` the mask of those sinks. An ack deletes the rows it
+  was the last sink owed (one write a row) and clears its bit on the rest; event rows are written
+  once and never rewritten. "In flight" is memory only, so after a restart
   every unacknowledged row is pending again (at-least-once, deduplicated by `event_id`). A sink's
   dead letters clear its bit and are kept in `dead_letters` until retried. A claim starts at a
   per-sink cursor (every owed row below it is in flight), so a window of batches in flight is not
